@@ -1,0 +1,20 @@
+"""neurosim: tick-by-tick simulation of predictive-coding circuits.
+
+    import neurosim as ns
+    net = ns.mlp([64, 128, 128, 10], activation="tanh", seed=0)
+    grads = ns.variant("zil").gradients(net, x, y)      # equals backprop's
+    trace = ns.Simulator(net, ns.variant("il", T=20, gamma=0.1)).run(x, y, record=("energy", "errors"))
+"""
+from . import activations, counting, datasets, optim
+from .circuit import Dense, Network, mlp
+from .circuit import layers
+from .errors import DivergenceError
+from .simulator import Simulator, Trace
+from .training import History, evaluate, train
+from .variants import Step, Variant, available, register, variant
+
+__version__ = "0.1.0"
+
+__all__ = ["activations", "counting", "datasets", "optim", "Dense", "Network", "mlp", "layers",
+           "DivergenceError", "Simulator", "Trace", "History", "evaluate", "train", "Step", "Variant",
+           "available", "register", "variant"]

@@ -1,0 +1,154 @@
+"""The one place where circuit kernels are called, and where their work is counted.
+
+Variants and the simulator call these functions, never the kernels directly. Each function runs one
+kernel of :mod:`neurosim.kernels.dense` on a network and its workspace, then reports to the active
+:class:`neurosim.counting.Counter` exactly what that kernel did (see that module for the units).
+Counts are derived from the same loop bounds the kernels run, event by event per layer and tick.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import counting
+from ..kernels import dense
+
+
+def _dims(net, layer):
+    return int(net.sizes[layer]), int(net.sizes[layer - 1])
+
+
+def _record_prediction(counter, net, batch, tick, layer, with_feedback):
+    n_out, n_in = _dims(net, layer)
+    counter.record("prediction", tick, layer, macs=batch * n_out * n_in, ops=2 * batch * n_out,
+                   messages=batch * n_in)
+    if with_feedback:
+        counter.record("feedback", tick, layer, macs=batch * n_out * n_in, messages=batch * n_out)
+
+
+def _record_update(counter, net, batch, tick):
+    for layer in range(1, net.n_layers):
+        n = int(net.sizes[layer])
+        counter.record("value_update", tick, layer, ops=3 * batch * n, messages=batch * n)
+
+
+def _record_hebbian(counter, net, batch, tick, layer):
+    n_out, n_in = _dims(net, layer)
+    counter.record("hebbian", tick, layer, macs=batch * n_out * n_in, ops=batch * n_out)
+
+
+def feedforward(net, ws, x) -> None:
+    """Tick 0: clamp the input and set x_l = mu_l for every layer (all errors 0)."""
+    ws.layer("values", 0)[...] = x
+    ws.layer("acts", 0)[...] = x
+    dense.feedforward(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
+                      ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
+    counter = counting.active()
+    if counter is not None:
+        for layer in range(1, net.n_layers + 1):
+            n_out, n_in = _dims(net, layer)
+            hidden = layer < net.n_layers
+            counter.record("feedforward", 0, layer, macs=ws.batch * n_out * n_in,
+                           ops=ws.batch * n_out * (2 if hidden else 1), messages=ws.batch * n_in)
+
+
+def clamp_output(net, ws, y) -> None:
+    """Clamp the output value neurons to the target: x_L = y."""
+    ws.layer("values", net.n_layers)[...] = y
+    ws.layer("acts", net.n_layers)[...] = y
+
+
+def output_error(net, ws, output, y) -> None:
+    """e_L = y - yhat at the output (BP's -d_L), without recomputing the prediction."""
+    ws.layer("errors", net.n_layers)[...] = y - output
+    counter = counting.active()
+    if counter is not None:
+        counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
+
+
+def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
+    """mu_l, e_l for l >= first_layer (and feedback); returns the energy (batch mean)."""
+    energy = dense.predict_errors(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+                                  first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
+    counter = counting.active()
+    if counter is not None:
+        for layer in range(first_layer, net.n_layers + 1):
+            _record_prediction(counter, net, ws.batch, tick, layer, layer >= 2)
+    return float(energy)
+
+
+def relax_tick(net, ws, gamma: float, tick: int) -> float:
+    """One parallel relaxation tick of every hidden layer; returns the energy after it."""
+    energy = dense.relax_tick(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+                              net.act_code, ws.values.dtype.type(gamma),
+                              ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
+    counter = counting.active()
+    if counter is not None:
+        _record_update(counter, net, ws.batch, tick)
+        for layer in range(2, net.n_layers + 1):
+            _record_prediction(counter, net, ws.batch, tick, layer, True)
+    return float(energy)
+
+
+def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
+    """Write layer ``layer``'s Hebbian term ``scale * e_l^T phi(x_{l-1})`` into ``grads``."""
+    dense.hebbian_update(net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, layer,
+                         ws.values.dtype.type(scale), ws.errors, ws.acts, grads)
+    counter = counting.active()
+    if counter is not None:
+        _record_hebbian(counter, net, ws.batch, tick, layer)
+
+
+def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_scale: float,
+          grads: np.ndarray) -> tuple:
+    """The fused inference phase (see :func:`neurosim.kernels.dense.relax`).
+
+    Returns ``(energies (n_ticks + 1,), (tick, layer))``; ``(tick, layer) = (-1, -1)`` when every
+    value stayed finite.
+    """
+    energies = np.zeros(n_ticks + 1, dtype=np.float64)
+    dtype = ws.values.dtype.type
+    tick, layer = dense.relax(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+                              net.act_code, dtype(gamma), n_ticks, ws.values, ws.acts, ws.preds,
+                              ws.errors, ws.feedback, update_tick, dtype(grad_scale), grads, energies)
+    counter = counting.active()
+    if counter is not None:
+        last = n_ticks if tick < 0 else tick
+        for t in range(0, last + 1):
+            if t > 0:
+                _record_update(counter, net, ws.batch, t)
+                for lay in range(2, net.n_layers + 1):
+                    _record_prediction(counter, net, ws.batch, t, lay, True)
+            if tick < 0 or t < tick:
+                for lay in range(1, net.n_layers + 1):
+                    if update_tick[lay] == t:
+                        _record_hebbian(counter, net, ws.batch, t, lay)
+    return energies, (int(tick), int(layer))
+
+
+def backprop_layer(net, ws, layer: int, tick: int) -> None:
+    """BP's step down one layer on the error buffer: e_l = f'(x_l) * (e_{l+1} W_{l+1})."""
+    dense.backprop_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, net.act_code, layer,
+                         ws.values, ws.errors, ws.feedback)
+    counter = counting.active()
+    if counter is not None:
+        n_out, n_in = _dims(net, layer + 1)
+        counter.record("feedback", tick, layer + 1, macs=ws.batch * n_out * n_in,
+                       messages=ws.batch * n_out)
+        counter.record("derivative", tick, layer, ops=2 * ws.batch * n_in)
+
+
+def backprop(net, ws, y, grads: np.ndarray) -> None:
+    """Backpropagation from the feed-forward state in ``ws`` (deltas land in ``ws.errors``)."""
+    dense.backprop(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
+                   ws.values, ws.acts, y, ws.errors, ws.feedback, grads)
+    counter = counting.active()
+    if counter is not None:
+        counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
+        for layer in range(net.n_layers, 0, -1):
+            tick = net.n_layers - layer
+            _record_hebbian(counter, net, ws.batch, tick, layer)
+            if layer > 1:
+                n_out, n_in = _dims(net, layer)
+                counter.record("feedback", tick + 1, layer, macs=ws.batch * n_out * n_in,
+                               messages=ws.batch * n_out)
+                counter.record("derivative", tick + 1, layer - 1, ops=2 * ws.batch * n_in)

@@ -1,0 +1,350 @@
+"""numba kernels for dense predictive-coding circuits.
+
+Memory layout (shared with :mod:`neurosim.kernels.reference` through :mod:`neurosim.kernels.layout`):
+
+- ``params`` (1-D): for each layer ``l = 1..L`` the weight ``W_l`` ``(n_l, n_{l-1})`` row-major at
+  ``w_off[l]`` and the bias ``b_l`` ``(n_l,)`` at ``b_off[l]``.
+- state buffers ``values``, ``acts``, ``preds``, ``errors``, ``feedback`` (1-D): layer ``l``'s block of
+  ``(B, n_l)`` starts at ``s_off[l] = B * sum_{k<l} n_k``, so every block is C-contiguous.
+  ``values`` holds ``x_l`` (pre-activations), ``acts`` ``phi_l(x_l)`` (``phi_0`` = identity),
+  ``preds`` ``mu_l``, ``errors`` ``e_l = x_l - mu_l``, ``feedback`` ``e_{l+1} W_{l+1}``.
+
+Kernels take plain arrays and integers and know nothing of variants. Below ``BLAS_MIN_BATCH`` samples
+they use hand-written loops over contiguous weight rows, fusing prediction, error and feedback into a
+single pass over each ``W``; from ``BLAS_MIN_BATCH`` on they call BLAS GEMMs through ``np.dot``.
+
+``fastmath`` is enabled without the ``nnan``/``ninf`` flags, so reductions vectorise but non-finite
+values are still detected (divergence checks depend on it).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+BLAS_MIN_BATCH = 16
+
+
+@njit(cache=True, inline="always")
+def activate(code, v):
+    if code == 1:
+        return np.tanh(v)
+    if code == 2:
+        if v >= 0:
+            return 1.0 / (1.0 + np.exp(-v))
+        ev = np.exp(v)
+        return ev / (1.0 + ev)
+    if code == 3:
+        return v if v > 0 else 0.0 * v
+    if code == 4:
+        return v if v > 0 else 0.01 * v
+    return v
+
+
+@njit(cache=True, inline="always")
+def activate_deriv(code, v):
+    if code == 1:
+        t = np.tanh(v)
+        return 1.0 - t * t
+    if code == 2:
+        if v >= 0:
+            s = 1.0 / (1.0 + np.exp(-v))
+        else:
+            ev = np.exp(v)
+            s = ev / (1.0 + ev)
+        return s * (1.0 - s)
+    if code == 3:
+        return 1.0 if v > 0 else 0.0
+    if code == 4:
+        return 1.0 if v > 0 else 0.01
+    return 1.0
+
+
+@njit(cache=True, inline="always")
+def _block(buf, s_off, sizes, batch, layer):
+    start = s_off[layer]
+    return buf[start:start + batch * sizes[layer]].reshape((batch, sizes[layer]))
+
+
+@njit(cache=True, inline="always")
+def _weight(params, w_off, sizes, layer):
+    start = w_off[layer]
+    return params[start:start + sizes[layer] * sizes[layer - 1]].reshape((sizes[layer], sizes[layer - 1]))
+
+
+@njit(cache=True, inline="always")
+def _bias(params, b_off, sizes, layer):
+    return params[b_off[layer]:b_off[layer] + sizes[layer]]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
+                   values, acts, preds, errors, feedback, with_feedback):
+    """mu_l = W_l a_{l-1} + b_l; e_l = x_l - mu_l; optionally feedback_{l-1} = e_l W_l (one pass)."""
+    W = _weight(params, w_off, sizes, layer)
+    bias = _bias(params, b_off, sizes, layer)
+    a_in = _block(acts, s_off, sizes, batch, layer - 1)
+    x = _block(values, s_off, sizes, batch, layer)
+    mu = _block(preds, s_off, sizes, batch, layer)
+    e = _block(errors, s_off, sizes, batch, layer)
+    n_out, n_in = W.shape
+    if batch >= BLAS_MIN_BATCH:
+        mu[:, :] = np.dot(a_in, W.T)
+        for b in range(batch):
+            for i in range(n_out):
+                mu[b, i] += bias[i]
+                e[b, i] = x[b, i] - mu[b, i]
+        if with_feedback:
+            fb = _block(feedback, s_off, sizes, batch, layer - 1)
+            fb[:, :] = np.dot(e, W)
+        return
+    if with_feedback:
+        fb = _block(feedback, s_off, sizes, batch, layer - 1)
+        fb[:, :] = 0.0
+    for b in range(batch):
+        for i in range(n_out):
+            s = bias[i]
+            for j in range(n_in):
+                s += W[i, j] * a_in[b, j]
+            mu[b, i] = s
+            err = x[b, i] - s
+            e[b, i] = err
+            if with_feedback:
+                for j in range(n_in):
+                    fb[b, j] += err * W[i, j]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _feedback_layer(params, w_off, s_off, sizes, batch, layer, errors, feedback):
+    """feedback_{l-1} = e_l W_l."""
+    W = _weight(params, w_off, sizes, layer)
+    e = _block(errors, s_off, sizes, batch, layer)
+    fb = _block(feedback, s_off, sizes, batch, layer - 1)
+    if batch >= BLAS_MIN_BATCH:
+        fb[:, :] = np.dot(e, W)
+        return
+    n_out, n_in = W.shape
+    fb[:, :] = 0.0
+    for b in range(batch):
+        for i in range(n_out):
+            err = e[b, i]
+            for j in range(n_in):
+                fb[b, j] += err * W[i, j]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, feedback):
+    """x_l += gamma (-e_l + f'(x_l) * feedback_l); a_l = f(x_l) for hidden layers l = 1..L-1."""
+    n_layers = sizes.shape[0] - 1
+    for layer in range(1, n_layers):
+        x = _block(values, s_off, sizes, batch, layer)
+        a = _block(acts, s_off, sizes, batch, layer)
+        e = _block(errors, s_off, sizes, batch, layer)
+        fb = _block(feedback, s_off, sizes, batch, layer)
+        for b in range(batch):
+            for i in range(sizes[layer]):
+                v = x[b, i]
+                v = v + gamma * (-e[b, i] + activate_deriv(act_code, v) * fb[b, i])
+                x[b, i] = v
+                a[b, i] = activate(act_code, v)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _energy(s_off, sizes, batch, errors):
+    """Batch mean of F = 1/2 sum_l ||e_l||^2 over l = 1..L."""
+    start = s_off[1]
+    stop = s_off[sizes.shape[0] - 1] + batch * sizes[sizes.shape[0] - 1]
+    total = 0.0
+    for k in range(start, stop):
+        total += errors[k] * errors[k]
+    return 0.5 * total / batch
+
+
+@njit(cache=True)
+def _first_nonfinite_layer(s_off, sizes, batch, values, errors):
+    for layer in range(1, sizes.shape[0]):
+        start = s_off[layer]
+        for k in range(start, start + batch * sizes[layer]):
+            if not (np.isfinite(values[k]) and np.isfinite(errors[k])):
+                return layer
+    return -1
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
+                values, acts, preds, errors, feedback):
+    """Feed-forward initialisation: x_l = mu_l = W_l phi(x_{l-1}) + b_l, e_l = 0, for l = 1..L.
+
+    The caller has written the input into layer 0 of ``values`` and ``acts``. ``acts`` of the output
+    layer holds ``x_L`` itself (the readout is linear); ``feedback`` is zeroed (all errors are 0).
+    """
+    n_layers = sizes.shape[0] - 1
+    for layer in range(1, n_layers + 1):
+        W = _weight(params, w_off, sizes, layer)
+        bias = _bias(params, b_off, sizes, layer)
+        a_in = _block(acts, s_off, sizes, batch, layer - 1)
+        x = _block(values, s_off, sizes, batch, layer)
+        a = _block(acts, s_off, sizes, batch, layer)
+        mu = _block(preds, s_off, sizes, batch, layer)
+        e = _block(errors, s_off, sizes, batch, layer)
+        if batch >= BLAS_MIN_BATCH:
+            mu[:, :] = np.dot(a_in, W.T)
+        else:
+            for b in range(batch):
+                for i in range(sizes[layer]):
+                    s = 0.0
+                    for j in range(sizes[layer - 1]):
+                        s += W[i, j] * a_in[b, j]
+                    mu[b, i] = s
+        for b in range(batch):
+            for i in range(sizes[layer]):
+                v = mu[b, i] + bias[i]
+                mu[b, i] = v
+                x[b, i] = v
+                e[b, i] = 0.0
+                a[b, i] = activate(act_code, v) if layer < n_layers else v
+    feedback[:] = 0.0
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def predict_errors(params, w_off, b_off, s_off, sizes, batch, first_layer,
+                   values, acts, preds, errors, feedback):
+    """Recompute mu_l and e_l for l = first_layer..L and feedback_{l-1} = e_l W_l (l >= 2); return energy.
+
+    ``mu_l`` of layers below ``first_layer`` is kept as it is (``first_layer = 2`` skips layer 1,
+    whose input is clamped), and their errors are refreshed as ``x_l - mu_l``.
+    """
+    n_layers = sizes.shape[0] - 1
+    for layer in range(1, first_layer):
+        x = _block(values, s_off, sizes, batch, layer)
+        mu = _block(preds, s_off, sizes, batch, layer)
+        e = _block(errors, s_off, sizes, batch, layer)
+        for b in range(batch):
+            for i in range(sizes[layer]):
+                e[b, i] = x[b, i] - mu[b, i]
+    for layer in range(first_layer, n_layers + 1):
+        _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
+                       values, acts, preds, errors, feedback, layer >= 2)
+    return _energy(s_off, sizes, batch, errors)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def compute_feedback(params, w_off, s_off, sizes, batch, errors, feedback):
+    """feedback_l = e_{l+1} W_{l+1} for l = 1..L-1, from the current errors."""
+    n_layers = sizes.shape[0] - 1
+    for layer in range(2, n_layers + 1):
+        _feedback_layer(params, w_off, s_off, sizes, batch, layer, errors, feedback)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def relax_tick(params, w_off, b_off, s_off, sizes, batch, act_code, gamma,
+               values, acts, preds, errors, feedback):
+    """One parallel relaxation tick; every hidden layer reads the previous tick's state.
+
+    x_l <- x_l + gamma (-e_l + f'(x_l) * (e_{l+1} W_{l+1})),  l = 1..L-1
+    then mu_l, e_l for l = 2..L (mu_1 depends only on the clamped input). Returns the new energy.
+
+    ``feedback`` must hold e_{l+1} W_{l+1} of the current errors, as every kernel here leaves it.
+    """
+    _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, feedback)
+    return predict_errors(params, w_off, b_off, s_off, sizes, batch, 2,
+                          values, acts, preds, errors, feedback)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, errors, acts, grads):
+    """grads[W_l] = scale * e_l^T phi(x_{l-1}),  grads[b_l] = scale * sum_b e_l   (overwrites).
+
+    With ``scale = -1/B`` this is the descent-direction Hebbian update expressed as a loss gradient.
+    """
+    e = _block(errors, s_off, sizes, batch, layer)
+    a_in = _block(acts, s_off, sizes, batch, layer - 1)
+    gW = grads[w_off[layer]:w_off[layer] + sizes[layer] * sizes[layer - 1]].reshape(
+        (sizes[layer], sizes[layer - 1]))
+    gb = grads[b_off[layer]:b_off[layer] + sizes[layer]]
+    if batch >= BLAS_MIN_BATCH:
+        gW[:, :] = np.dot(e.T, a_in)
+        for i in range(sizes[layer]):
+            for j in range(sizes[layer - 1]):
+                gW[i, j] *= scale
+    else:
+        gW[:, :] = 0.0
+        for b in range(batch):
+            for i in range(sizes[layer]):
+                coeff = scale * e[b, i]
+                for j in range(sizes[layer - 1]):
+                    gW[i, j] += coeff * a_in[b, j]
+    for i in range(sizes[layer]):
+        s = 0.0
+        for b in range(batch):
+            s += e[b, i]
+        gb[i] = scale * s
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def relax(params, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
+          values, acts, preds, errors, feedback, update_tick, grad_scale, grads, energy):
+    """Fused inference phase: ``n_ticks`` relaxation ticks, all layers, no Python in the loop.
+
+    On entry the state holds tick 0 (feed-forward init, output clamped, errors and feedback
+    computed, as ``predict_errors`` leaves them). Layer l's
+    Hebbian gradient is taken at tick ``update_tick[l]`` (0 <= update_tick[l] <= n_ticks) into
+    ``grads``. ``energy[t]`` receives the energy at tick t = 0..n_ticks.
+
+    Returns ``(tick, layer)`` of the first non-finite value or error, or ``(-1, -1)``.
+    """
+    n_layers = sizes.shape[0] - 1
+    energy[0] = _energy(s_off, sizes, batch, errors)
+    for layer in range(1, n_layers + 1):
+        if update_tick[layer] == 0:
+            hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
+    for tick in range(1, n_ticks + 1):
+        _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, feedback)
+        # The prediction pass also leaves e_l W_l in feedback: next tick's input, one pass over W.
+        current = predict_errors(params, w_off, b_off, s_off, sizes, batch, 2,
+                                 values, acts, preds, errors, feedback)
+        energy[tick] = current
+        if not np.isfinite(current):
+            return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
+        for layer in range(1, n_layers + 1):
+            if update_tick[layer] == tick:
+                hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale,
+                               errors, acts, grads)
+    return -1, -1
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer, values, errors, feedback):
+    """Carry an error one layer down, as BP does: e_l = f'(x_l) * (e_{l+1} W_{l+1}).
+
+    Linear in the errors, so it serves deltas (d = yhat - y) and PC errors (e = -d) alike.
+    """
+    _feedback_layer(params, w_off, s_off, sizes, batch, layer + 1, errors, feedback)
+    x = _block(values, s_off, sizes, batch, layer)
+    e = _block(errors, s_off, sizes, batch, layer)
+    fb = _block(feedback, s_off, sizes, batch, layer)
+    for b in range(batch):
+        for i in range(sizes[layer]):
+            e[b, i] = activate_deriv(act_code, x[b, i]) * fb[b, i]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def backprop(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, target,
+             deltas, feedback, grads):
+    """Backpropagation from a feed-forward state: deltas and d loss / d theta.
+
+    d_L = x_L - y,  d_l = f'(x_l) * (d_{l+1} W_{l+1}),
+    dW_l = (1/B) d_l^T phi(x_{l-1}),  db_l = (1/B) sum_b d_l,  loss = mean_b 1/2 ||y - x_L||^2.
+    """
+    n_layers = sizes.shape[0] - 1
+    out = _block(values, s_off, sizes, batch, n_layers)
+    d_out = _block(deltas, s_off, sizes, batch, n_layers)
+    for b in range(batch):
+        for i in range(sizes[n_layers]):
+            d_out[b, i] = out[b, i] - target[b, i]
+    scale = 1.0 / batch
+    for layer in range(n_layers, 0, -1):
+        hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, deltas, acts, grads)
+        if layer > 1:
+            backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer - 1,
+                           values, deltas, feedback)

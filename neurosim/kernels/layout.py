@@ -1,0 +1,59 @@
+"""Flat memory layout shared by the dense kernels and their references.
+
+A dense circuit with sizes ``(n_0, ..., n_L)`` keeps its parameters in one 1-D array (weights row
+major, then bias, layer after layer) and each state quantity (values, activities, predictions,
+errors, feedback) in one 1-D buffer of ``B * sum_l n_l`` entries, layer ``l`` a C-contiguous
+``(B, n_l)`` block. Flat buffers let one compiled kernel serve every depth, and let the network
+expose per-layer arrays as views without copies.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def param_offsets(sizes) -> tuple[np.ndarray, np.ndarray, int]:
+    """Offsets of ``W_l`` and ``b_l`` (index ``l = 1..L``; index 0 unused) and the total length."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n_layers = len(sizes) - 1
+    w_off = np.zeros(n_layers + 1, dtype=np.int64)
+    b_off = np.zeros(n_layers + 1, dtype=np.int64)
+    cursor = 0
+    for layer in range(1, n_layers + 1):
+        w_off[layer] = cursor
+        cursor += sizes[layer] * sizes[layer - 1]
+        b_off[layer] = cursor
+        cursor += sizes[layer]
+    return w_off, b_off, int(cursor)
+
+
+def state_offsets(sizes, batch: int) -> np.ndarray:
+    """Start of layer ``l``'s ``(batch, n_l)`` block in a state buffer, ``l = 0..L``."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int64) * batch
+
+
+class DenseWorkspace:
+    """Preallocated state buffers of a dense circuit for one batch size, reused across batches.
+
+    ``values``, ``acts``, ``preds``, ``errors``, ``feedback``: flat buffers (see module docstring);
+    ``layer(name, l)`` returns the ``(batch, n_l)`` view of one of them.
+    """
+
+    BUFFERS = ("values", "acts", "preds", "errors", "feedback")
+
+    def __init__(self, sizes, batch: int, dtype):
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        self.batch = int(batch)
+        self.dtype = np.dtype(dtype)
+        self.s_off = state_offsets(self.sizes, self.batch)
+        total = self.batch * int(self.sizes.sum())
+        for name in self.BUFFERS:
+            setattr(self, name, np.zeros(total, dtype=self.dtype))
+
+    def layer(self, buffer: str, layer: int) -> np.ndarray:
+        start = self.s_off[layer]
+        n = self.sizes[layer]
+        return getattr(self, buffer)[start:start + self.batch * n].reshape(self.batch, n)
+
+    def layers(self, buffer: str) -> list:
+        return [self.layer(buffer, layer) for layer in range(len(self.sizes))]

@@ -1,0 +1,129 @@
+"""Plain-NumPy references of the dense kernels in :mod:`neurosim.kernels.dense`.
+
+Same equations, written for reading rather than speed, on per-layer lists: ``weights[l-1]`` is
+``W_l`` ``(n_l, n_{l-1})``, ``biases[l-1]`` is ``b_l``; ``state.values[l]`` is ``x_l`` ``(B, n_l)``
+for ``l = 0..L`` (``l = 0`` the clamped input), likewise ``acts`` (``phi_l(x_l)``), ``preds``
+(``mu_l``) and ``errors`` (``e_l``; index 0 unused, kept at zero). The test-suite runs every numba
+kernel against these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import activations
+
+
+@dataclass
+class ReferenceState:
+    values: list
+    acts: list
+    preds: list
+    errors: list
+
+
+def _phi(activation, x, layer, n_layers):
+    # phi_0 is the identity (raw input); the output readout x_L is linear.
+    return x.copy() if layer in (0, n_layers) else activations.apply(activation, x)
+
+
+def feedforward(weights, biases, activation, inputs) -> ReferenceState:
+    """x_l = mu_l = W_l phi(x_{l-1}) + b_l for l = 1..L; e_l = 0."""
+    n_layers = len(weights)
+    values, acts = [inputs.copy()], [inputs.copy()]
+    preds, errors = [np.zeros_like(inputs)], [np.zeros_like(inputs)]
+    for layer in range(1, n_layers + 1):
+        mu = acts[-1] @ weights[layer - 1].T + biases[layer - 1]
+        values.append(mu.copy())
+        preds.append(mu.copy())
+        errors.append(np.zeros_like(mu))
+        acts.append(_phi(activation, mu, layer, n_layers))
+    return ReferenceState(values, acts, preds, errors)
+
+
+def energy(state: ReferenceState) -> float:
+    """Batch mean of F = 1/2 sum_{l>=1} ||e_l||^2."""
+    batch = state.values[0].shape[0]
+    return 0.5 * sum(float(np.sum(e * e)) for e in state.errors[1:]) / batch
+
+
+def predict_errors(weights, biases, state: ReferenceState, first_layer: int = 1) -> float:
+    """mu_l = W_l phi(x_{l-1}) + b_l for l >= first_layer; e_l = x_l - mu_l for all l >= 1."""
+    for layer in range(first_layer, len(weights) + 1):
+        state.preds[layer] = state.acts[layer - 1] @ weights[layer - 1].T + biases[layer - 1]
+    for layer in range(1, len(weights) + 1):
+        state.errors[layer] = state.values[layer] - state.preds[layer]
+    return energy(state)
+
+
+def feedback(weights, state: ReferenceState) -> list:
+    """feedback_l = e_{l+1} W_{l+1} for l = 1..L-1 (index 0 and L unused)."""
+    n_layers = len(weights)
+    out = [np.zeros_like(v) for v in state.values]
+    for layer in range(1, n_layers):
+        out[layer] = state.errors[layer + 1] @ weights[layer]
+    return out
+
+
+def relax_tick(weights, biases, activation, gamma, state: ReferenceState) -> float:
+    """x_l <- x_l + gamma (-e_l + f'(x_l) * (e_{l+1} W_{l+1})) for l = 1..L-1, then errors."""
+    n_layers = len(weights)
+    fb = feedback(weights, state)
+    for layer in range(1, n_layers):
+        x = state.values[layer]
+        x = x + gamma * (-state.errors[layer] + activations.derivative(activation, x) * fb[layer])
+        state.values[layer] = x
+        state.acts[layer] = activations.apply(activation, x)
+    return predict_errors(weights, biases, state, first_layer=2)
+
+
+def hebbian_update(error, presynaptic, scale):
+    """(scale * e^T a, scale * sum_b e): the Hebbian term of one layer, as a loss gradient."""
+    return scale * (error.T @ presynaptic), scale * error.sum(axis=0)
+
+
+def relax(weights, biases, activation, gamma, n_ticks, state: ReferenceState, update_tick, grad_scale):
+    """n_ticks relaxation ticks; layer l's Hebbian term is taken at tick update_tick[l].
+
+    Returns ``(grads, energies, (tick, layer))``; ``(tick, layer)`` is ``(-1, -1)`` unless a value
+    or error became non-finite.
+    """
+    n_layers = len(weights)
+    grads = [None] * n_layers
+    energies = [energy(state)]
+
+    def take(tick):
+        for layer in range(1, n_layers + 1):
+            if update_tick[layer] == tick:
+                grads[layer - 1] = hebbian_update(state.errors[layer], state.acts[layer - 1], grad_scale)
+
+    take(0)
+    for tick in range(1, n_ticks + 1):
+        current = relax_tick(weights, biases, activation, gamma, state)
+        energies.append(current)
+        if not np.isfinite(current):
+            for layer in range(1, n_layers + 1):
+                if not (np.all(np.isfinite(state.values[layer])) and np.all(np.isfinite(state.errors[layer]))):
+                    return grads, np.array(energies), (tick, layer)
+        take(tick)
+    return grads, np.array(energies), (-1, -1)
+
+
+def backprop(weights, activation, state: ReferenceState, target):
+    """d_L = x_L - y, d_l = f'(x_l) * (d_{l+1} W_{l+1}); grads (1/B) d_l^T phi(x_{l-1}), mean_b d_l."""
+    n_layers = len(weights)
+    batch = target.shape[0]
+    delta = state.values[n_layers] - target
+    grads = [None] * n_layers
+    for layer in range(n_layers, 0, -1):
+        grads[layer - 1] = hebbian_update(delta, state.acts[layer - 1], 1.0 / batch)
+        if layer > 1:
+            delta = activations.derivative(activation, state.values[layer - 1]) * (delta @ weights[layer - 1])
+    return grads
+
+
+def backprop_layer(weights, activation, state: ReferenceState, layer: int) -> None:
+    """e_l = f'(x_l) * (e_{l+1} W_{l+1}) (in place)."""
+    state.errors[layer] = activations.derivative(activation, state.values[layer]) * (
+        state.errors[layer + 1] @ weights[layer])

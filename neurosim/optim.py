@@ -1,0 +1,118 @@
+"""Optimisers acting on a network's flat parameter array.
+
+An optimiser turns a loss gradient ``g`` (flat, like ``net.params``; what ``variant.compute`` returns)
+into a change of the parameters, in place: ``optimizer.step(net, grads)``. ``state_bytes()`` reports
+the memory the optimiser keeps between steps, so memory-light rules can be compared.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_float
+
+
+class Optimizer:
+    """Base class: subclasses implement ``_update(params, grads)`` on flat arrays."""
+
+    name = ""
+
+    def step(self, net, grads: np.ndarray) -> None:
+        if grads.shape != net.params.shape:
+            raise ValueError(f"grads must have shape {net.params.shape} (flat, like net.params), "
+                             f"got {grads.shape}")
+        self._update(net, net.params, grads)
+
+    def state_bytes(self) -> int:
+        """Bytes of state kept between steps."""
+        return 0
+
+    def reset(self) -> None:
+        """Forget the state (e.g. before training another network)."""
+
+    def _update(self, net, params, grads) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional heavy-ball momentum (PyTorch's convention).
+
+    v <- momentum * v + g;   theta <- theta - lr * v     (v = g when momentum = 0)
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.05, momentum: float = 0.0):
+        self.lr = check_float(lr, "lr", positive=True)
+        self.momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0, max_inclusive=False)
+        self.velocity = None
+
+    def _update(self, net, params, grads) -> None:
+        if self.momentum == 0.0:
+            params -= self.lr * grads
+            return
+        if self.velocity is None or self.velocity.shape != params.shape:
+            self.velocity = np.zeros_like(params)
+        self.velocity *= self.momentum
+        self.velocity += grads
+        params -= self.lr * self.velocity
+
+    def state_bytes(self) -> int:
+        return 0 if self.velocity is None else self.velocity.nbytes
+
+    def reset(self) -> None:
+        self.velocity = None
+
+    def __repr__(self) -> str:
+        return f"SGD(lr={self.lr}, momentum={self.momentum})"
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015): two arrays of state, each the size of the parameters.
+
+    m <- b1 m + (1 - b1) g,  v <- b2 v + (1 - b2) g^2,
+    theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    """
+
+    name = "adam"
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.lr = check_float(lr, "lr", positive=True)
+        self.beta1 = check_float(beta1, "beta1", minimum=0.0, maximum=1.0, max_inclusive=False)
+        self.beta2 = check_float(beta2, "beta2", minimum=0.0, maximum=1.0, max_inclusive=False)
+        self.eps = check_float(eps, "eps", positive=True)
+        self.reset()
+
+    def reset(self) -> None:
+        self.m = self.v = None
+        self.t = 0
+
+    def _update(self, net, params, grads) -> None:
+        if self.m is None or self.m.shape != params.shape:
+            self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), 0
+        self.t += 1
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grads
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * grads * grads
+        m_hat = self.m / (1 - self.beta1 ** self.t)
+        v_hat = self.v / (1 - self.beta2 ** self.t)
+        params -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def state_bytes(self) -> int:
+        return 0 if self.m is None else self.m.nbytes + self.v.nbytes
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make(name: str, **hyper) -> Optimizer:
+    """An optimiser by name (``"sgd"``, ``"adam"``) with its hyper-parameters."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    try:
+        return OPTIMIZERS[name](**hyper)
+    except TypeError as exc:
+        raise TypeError(f"optimizer {name!r}: {exc}") from None

@@ -1,0 +1,159 @@
+"""Training loop: mini-batches through a variant and an optimiser, metrics per epoch.
+
+Nothing is lost on divergence: parameters are snapshotted before each update; if a variant's
+inference or the updated parameters turn non-finite, the network is left at its last good state and
+:class:`neurosim.DivergenceError` names the epoch, step, tick and layer, carrying the history so far.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .circuit.network import Network
+from .datasets import Dataset
+from .errors import DivergenceError
+from .optim import SGD, Optimizer
+from .validation import check_int
+from .variants.base import Variant
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a :func:`train` run (one entry per epoch in every list).
+
+    train_loss: mean over the epoch's batches of 1/2 ||y - yhat||^2 (before each update);
+    test_loss, test_accuracy: on the test split after the epoch (accuracy is NaN for regression);
+    seconds: wall-clock training time of the epoch (evaluation excluded); ticks: inference ticks
+    per training step.
+    """
+
+    variant: str = ""
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_accuracy: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    ticks: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def plot(self, axes=None, label=None):
+        """Learning curves (loss and test accuracy against epoch); returns the figure."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        else:
+            fig = axes[0].figure
+        label = label or self.variant
+        axes[0].plot(self.epoch, self.train_loss, marker=".", label=f"{label} train")
+        axes[0].plot(self.epoch, self.test_loss, marker=".", linestyle="--", label=f"{label} test")
+        axes[0].set_xlabel("epoch")
+        axes[0].set_ylabel("loss  mean 1/2||y - yhat||^2")
+        axes[0].set_yscale("log")
+        axes[1].plot(self.epoch, self.test_accuracy, marker=".", label=label)
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("test accuracy")
+        for ax in axes:
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+
+def evaluate(net: Network, dataset: Dataset, split: str = "test") -> dict:
+    """``{"loss", "accuracy"}`` of the feed-forward network on a split (``"train"`` or ``"test"``)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    x = getattr(dataset, f"x_{split}").reshape(-1, net.n_inputs)
+    labels = getattr(dataset, f"y_{split}")
+    targets = dataset.targets(labels, net.dtype)
+    out = net.forward(x)
+    loss = float(0.5 * np.sum((targets - out) ** 2) / len(x))
+    accuracy = float(np.mean(out.argmax(axis=1) == labels)) if dataset.task == "classification" else float("nan")
+    return {"loss": loss, "accuracy": accuracy}
+
+
+def _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed):
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
+    if not isinstance(variant, Variant):
+        raise TypeError(f"variant must come from neurosim.variant(...), got {type(variant).__name__}")
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a neurosim.datasets.Dataset, got {type(dataset).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must come from neurosim.optim, got {type(optimizer).__name__}")
+    check_int(epochs, "epochs", minimum=1)
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(seed, "seed", minimum=0)
+    if dataset.n_inputs != net.n_inputs:
+        raise ValueError(f"dataset {dataset.name!r} has {dataset.n_inputs} inputs but the network "
+                         f"expects {net.n_inputs}")
+    if dataset.n_outputs != net.n_outputs:
+        raise ValueError(f"dataset {dataset.name!r} has {dataset.n_outputs} outputs but the network "
+                         f"has {net.n_outputs}")
+    variant.check_network(net)
+
+
+def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer | None = None,
+          epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True) -> History:
+    """Train ``net`` in place with ``variant`` and ``optimizer`` (default ``SGD(lr=0.05)``).
+
+    Each epoch shuffles the training set with ``seed + epoch``; the last batch may be smaller.
+    Classification targets are one-hot. Returns a :class:`History`.
+    """
+    optimizer = SGD(lr=0.05) if optimizer is None else optimizer
+    _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed)
+    x_all = np.ascontiguousarray(dataset.x_train.reshape(-1, net.n_inputs), dtype=net.dtype)
+    targets = dataset.targets(dataset.y_train, net.dtype)
+    labels = dataset.y_train
+    classify = dataset.task == "classification"
+    n_samples = len(x_all)
+    n_batches = -(-n_samples // batch_size)
+    history = History(variant=variant.name, ticks=variant.n_ticks(net))
+    bar = tqdm(total=epochs * n_batches, desc=f"{variant.name}", disable=not progress, leave=False,
+               unit="batch")
+    snapshot = np.empty_like(net.params)
+    try:
+        for epoch in range(epochs):
+            order = np.random.default_rng(seed + epoch).permutation(n_samples)
+            loss_sum, correct = 0.0, 0
+            started = time.perf_counter()
+            for index in range(n_batches):
+                batch = order[index * batch_size:(index + 1) * batch_size]
+                xb, yb = x_all[batch], targets[batch]
+                try:
+                    step = variant.compute(net, xb, yb)
+                except DivergenceError as exc:
+                    raise DivergenceError(f"{exc} (epoch {epoch}, step {index}; weights kept at the "
+                                          f"last good state)", exc.tick, exc.layer, epoch, index,
+                                          history) from None
+                snapshot[...] = net.params
+                optimizer.step(net, step.grads)
+                if not np.all(np.isfinite(net.params)):
+                    net.params[...] = snapshot
+                    raise DivergenceError(
+                        f"{variant.name}: parameters became non-finite at epoch {epoch}, step {index} "
+                        f"(loss {step.loss:.3g}); weights restored to the last good state; lower the "
+                        f"learning rate", epoch=epoch, step=index, history=history)
+                loss_sum += step.loss * len(batch)
+                if classify:
+                    correct += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
+                bar.update(1)
+            seconds = time.perf_counter() - started
+            test = evaluate(net, dataset, "test")
+            history.epoch.append(epoch + 1)
+            history.train_loss.append(loss_sum / n_samples)
+            history.train_accuracy.append(correct / n_samples if classify else float("nan"))
+            history.test_loss.append(test["loss"])
+            history.test_accuracy.append(test["accuracy"])
+            history.seconds.append(seconds)
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{test['accuracy']:.3f}")
+    finally:
+        bar.close()
+    return history

@@ -1,0 +1,82 @@
+"""Argument checks shared by the public API.
+
+Every public entry point validates its input here, before any kernel runs, so that a user sees a
+``ValueError``/``TypeError`` naming the argument instead of a numba typing trace.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int; TypeError if not integral, ValueError if below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_float(value, name: str, positive: bool = False, minimum: float | None = None,
+                maximum: float | None = None, max_inclusive: bool = True) -> float:
+    """``value`` as a finite float with optional bounds; the message names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and (value > maximum or (not max_inclusive and value >= maximum)):
+        bound = "<=" if max_inclusive else "<"
+        raise ValueError(f"{name} must be {bound} {maximum}, got {value}")
+    return value
+
+
+def check_dtype(dtype, choices) -> str:
+    """Normalise a dtype spec to its name, which must be one of ``choices``."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError as exc:
+        raise TypeError(f"dtype must be one of {', '.join(choices)}, got {dtype!r}") from exc
+    if name not in choices:
+        raise ValueError(f"dtype must be one of {', '.join(choices)}, got {name!r}")
+    return name
+
+
+def check_array(value, name: str, shape: tuple, dtype: str) -> np.ndarray:
+    """A real-valued, finite, non-empty array of the given shape (``None`` = any size), as ``dtype``.
+
+    Integer and float inputs are converted; complex, boolean, object and string arrays are a
+    TypeError.
+    """
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be an array, got {type(value).__name__}") from exc
+    if value.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers (int or float), got dtype {value.dtype}")
+    if value.ndim != len(shape):
+        raise ValueError(f"{name} must have {len(shape)} dimensions {_shape_text(shape)}, "
+                         f"got shape {value.shape}")
+    for axis, (got, want) in enumerate(zip(value.shape, shape)):
+        if want is not None and got != want:
+            raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {value.shape} "
+                             f"(axis {axis} is {got}, expected {want})")
+    if value.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {value.shape}); give at least one sample")
+    value = np.ascontiguousarray(value, dtype=dtype)
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return value
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("B" if i == 0 and s is None else ("*" if s is None else str(s))
+                           for i, s in enumerate(shape)) + ")"

@@ -1,0 +1,172 @@
+"""What every learning variant provides, and the registry that finds variants by name.
+
+A variant describes what happens on each tick of the circuit; kernels (through
+:mod:`neurosim.circuit.ops`) say how. The tick protocol, used by :class:`neurosim.Simulator`:
+
+    energy_0 = variant.begin(net, ws, x, y, grads)     # tick 0: feed-forward init, clamps
+    energy_t = variant.tick(net, ws, t, grads)         # t = 1 .. variant.n_ticks(net)
+    variant.end(net, ws, grads)                        # weight terms not yet taken
+
+``grads`` is a flat array shaped like ``net.params``; after ``end`` it holds the update as a loss
+gradient (descent direction ``-grads``). ``compute`` runs the same protocol, or a fused kernel that
+is tested equal to it, and ``gradients`` returns ``[(dW_1, db_1), ...]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..circuit import ops
+from ..circuit.network import Network
+from ..errors import DivergenceError
+
+REGISTRY: dict = {}
+
+
+def register(cls):
+    """Class decorator: make a variant available to :func:`variant` under ``cls.name``."""
+    if not cls.name or cls.name in REGISTRY:
+        raise ValueError(f"variant name {cls.name!r} is empty or already registered")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list:
+    """Names of the registered variants."""
+    return sorted(REGISTRY)
+
+
+def variant(name, **hyper) -> "Variant":
+    """A variant by name with its hyper-parameters, e.g. ``variant("il", T=20, gamma=0.1)``."""
+    if not isinstance(name, str):
+        raise TypeError(f"variant name must be a string, got {type(name).__name__}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown variant {name!r}; choose one of {', '.join(available())}")
+    return REGISTRY[name](**hyper)
+
+
+@dataclass
+class Step:
+    """The result of one variant step on a batch.
+
+    grads: flat, like ``net.params``, oriented as d loss / d theta; loss: batch mean
+    1/2 ||y - yhat||^2 at the feed-forward state; output: ``(B, n_L)`` feed-forward prediction;
+    energies: energy at each tick (``None`` where the variant has no relaxation).
+    """
+
+    grads: np.ndarray
+    loss: float
+    output: np.ndarray
+    energies: np.ndarray | None = None
+
+
+class Variant:
+    """Base class. Subclasses set ``name``, ``defaults`` (hyper-parameters) and implement the ticks."""
+
+    name = ""
+    defaults: dict = {}
+
+    def __init__(self, **hyper):
+        unknown = sorted(set(hyper) - set(self.defaults))
+        if unknown:
+            known = ", ".join(self.defaults) or "none"
+            raise TypeError(f"unknown hyper-parameter {unknown[0]!r} for variant {self.name!r}; "
+                            f"known: {known}")
+        self.hyper = {**self.defaults, **hyper}
+        self.validate()
+
+    def validate(self) -> None:
+        """Check ``self.hyper``; raise ValueError/TypeError naming the bad one."""
+
+    def __getattr__(self, item):
+        hyper = self.__dict__.get("hyper", {})
+        if item in hyper:
+            return hyper[item]
+        raise AttributeError(item)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.hyper.items())
+        return f"variant({self.name!r}{', ' if args else ''}{args})"
+
+    # -- checks --------------------------------------------------------------------------------
+    def check_network(self, net) -> None:
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
+
+    def prepare(self, net, x, y):
+        """Validate network and data before any kernel runs; return ``(x, y, workspace)``."""
+        self.check_network(net)
+        x = net.check_input(x, "x")
+        y = net.check_target(y, x.shape[0], "y")
+        return x, y, net.workspace(x.shape[0])
+
+    # -- tick protocol -----------------------------------------------------------------------
+    def n_ticks(self, net) -> int:
+        raise NotImplementedError
+
+    def begin(self, net, ws, x, y, grads) -> float:
+        raise NotImplementedError
+
+    def tick(self, net, ws, tick: int, grads) -> float:
+        raise NotImplementedError
+
+    def end(self, net, ws, grads) -> None:
+        """Take the weight terms not taken during the ticks (default: none left)."""
+
+    # -- results -------------------------------------------------------------------------------
+    def compute(self, net, x, y) -> Step:
+        """One step on a batch through the tick protocol (subclasses may fuse it)."""
+        x, y, ws = self.prepare(net, x, y)
+        grads = np.zeros_like(net.params)
+        n_ticks = self.n_ticks(net)
+        energies = np.zeros(n_ticks + 1)
+        energies[0] = self.begin(net, ws, x, y, grads)
+        output, loss = self._output, self._loss
+        for tick in range(1, n_ticks + 1):
+            energies[tick] = self.tick(net, ws, tick, grads)
+            if not np.isfinite(energies[tick]):
+                raise_divergence(self, net, ws, tick)
+        self.end(net, ws, grads)
+        return Step(grads, loss, output, energies)
+
+    def gradients(self, net, x, y) -> list:
+        """``[(dW_1, db_1), ..., (dW_L, db_L)]`` as d loss / d theta (views of one flat array)."""
+        step = self.compute(net, x, y)
+        grads = step.grads
+        check_finite_grads(self, net, grads)
+        return [(grads[net.w_off[l]:net.b_off[l]].reshape(net.weights[l - 1].shape),
+                 grads[net.b_off[l]:net.b_off[l] + net.sizes[l]]) for l in range(1, net.n_layers + 1)]
+
+    # -- helpers shared by supervised variants ---------------------------------------------
+    def feedforward_and_clamp(self, net, ws, x, y) -> None:
+        """Tick 0: feed-forward init, note the output and loss, clamp x_L = y, compute errors."""
+        ops.feedforward(net, ws, x)
+        output = ws.layer("values", net.n_layers).copy()
+        self._output = output
+        self._loss = float(0.5 * np.sum((y - output) ** 2) / x.shape[0])
+        if not np.isfinite(self._loss):
+            raise_divergence(self, net, ws, 0)
+        ops.clamp_output(net, ws, y)
+
+
+def raise_divergence(variant, net, ws, tick, layer=None):
+    """Raise :class:`DivergenceError` naming the tick and the first non-finite layer."""
+    if layer is None or layer < 0:
+        layer = next((l for l in range(1, net.n_layers + 1)
+                      if not (np.all(np.isfinite(ws.layer("values", l)))
+                              and np.all(np.isfinite(ws.layer("errors", l))))), None)
+    where = f"layer {layer}" if layer is not None else "an unknown layer"
+    hint = ""
+    if "gamma" in variant.hyper:
+        hint = f"; gamma={variant.hyper['gamma']} may be too large, or the weights have blown up"
+    raise DivergenceError(f"{variant.name}: non-finite value or error at tick {tick} in {where}{hint}",
+                          tick=tick, layer=layer)
+
+
+def check_finite_grads(variant, net, grads) -> None:
+    if np.all(np.isfinite(grads)):
+        return
+    for l in range(1, net.n_layers + 1):
+        if not np.all(np.isfinite(grads[net.w_off[l]:net.b_off[l] + net.sizes[l]])):
+            raise DivergenceError(f"{variant.name}: non-finite gradient for layer {l}", layer=l)

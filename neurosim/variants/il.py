@@ -1,0 +1,73 @@
+"""``il``: inference learning, the standard predictive-coding training step.
+
+Whittington & Bogacz 2017, "An approximation of the error backpropagation algorithm in a predictive
+coding network with local Hebbian synaptic plasticity", Neural Computation 29:1229.
+
+Tick 0: feed-forward initialisation ``x_l = mu_l`` (all hidden errors 0), output clamped ``x_L = y``.
+Ticks 1..T, every hidden layer in parallel from the previous tick's state:
+
+    x_l <- x_l + gamma * ( -e_l + f'(x_l) * (e_{l+1} W_{l+1}) ),   l = 1..L-1
+    e_l  = x_l - mu_l,   mu_l = W_l phi(x_{l-1}) + b_l
+
+which is gradient descent on the energy ``F = 1/2 sum_l ||e_l||^2`` with step ``gamma``. After tick T
+the Hebbian update ``dW_l = (1/B) e_l^T phi(x_{l-1})``, ``db_l = mean_b e_l`` is returned as the loss
+gradient ``-dW_l`` (descent direction ``+dW_l``). It approximates BP when output errors are small; the
+error reaches layer 1 only after ``L - 1`` ticks (Zahid et al. 2023, Lemma 1), so ``T < L - 1`` leaves
+the lowest layers without an update.
+
+Hyper-parameters: ``T`` (ticks, int >= 1, default 20), ``gamma`` (step, > 0, default 0.1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..circuit import ops
+from ..validation import check_float, check_int
+from .base import Step, Variant, raise_divergence, register
+
+
+@register
+class IL(Variant):
+    name = "il"
+    defaults = {"T": 20, "gamma": 0.1}
+
+    def validate(self) -> None:
+        self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1)
+        self.hyper["gamma"] = check_float(self.hyper["gamma"], "gamma", positive=True)
+
+    def n_ticks(self, net) -> int:
+        return self.hyper["T"]
+
+    def update_ticks(self, net) -> np.ndarray:
+        """The tick at which each layer's Hebbian term is taken (index 0 unused): all at T."""
+        return np.full(net.n_layers + 1, self.n_ticks(net), dtype=np.int64)
+
+    def begin(self, net, ws, x, y, grads) -> float:
+        self.feedforward_and_clamp(net, ws, x, y)
+        energy = ops.predict_errors(net, ws, first_layer=1, tick=0)
+        self._take(net, ws, 0, grads)
+        return energy
+
+    def tick(self, net, ws, tick, grads) -> float:
+        energy = ops.relax_tick(net, ws, self.hyper["gamma"], tick)
+        if np.isfinite(energy):
+            self._take(net, ws, tick, grads)
+        return energy
+
+    def _take(self, net, ws, tick, grads) -> None:
+        due = self.update_ticks(net)
+        for layer in range(1, net.n_layers + 1):
+            if due[layer] == tick:
+                ops.hebbian(net, ws, layer, -1.0 / ws.batch, grads, tick)
+
+    def compute(self, net, x, y) -> Step:
+        """The fused path: one numba call runs all ticks and takes the Hebbian terms."""
+        x, y, ws = self.prepare(net, x, y)
+        grads = np.zeros_like(net.params)
+        self.feedforward_and_clamp(net, ws, x, y)
+        ops.predict_errors(net, ws, first_layer=1, tick=0)
+        energies, (tick, layer) = ops.relax(net, ws, self.hyper["gamma"], self.n_ticks(net),
+                                            self.update_ticks(net), -1.0 / ws.batch, grads)
+        if tick >= 0:
+            raise_divergence(self, net, ws, tick, layer)
+        return Step(grads, self._loss, self._output, energies)
