@@ -61,6 +61,16 @@ def activate_deriv(code, v):
 
 
 @njit(cache=True, inline="always")
+def activate_deriv_given(code, v, a):
+    """f'(v) when a = f(v) is already known: saves the transcendental call for tanh and sigmoid."""
+    if code == 1:
+        return 1.0 - a * a
+    if code == 2:
+        return a * (1.0 - a)
+    return activate_deriv(code, v)
+
+
+@njit(cache=True, inline="always")
 def _block(buf, s_off, sizes, batch, layer):
     start = s_off[layer]
     return buf[start:start + batch * sizes[layer]].reshape((batch, sizes[layer]))
@@ -144,7 +154,7 @@ def _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, f
         for b in range(batch):
             for i in range(sizes[layer]):
                 v = x[b, i]
-                v = v + gamma * (-e[b, i] + activate_deriv(act_code, v) * fb[b, i])
+                v = v + gamma * (-e[b, i] + activate_deriv_given(act_code, v, a[b, i]) * fb[b, i])
                 x[b, i] = v
                 a[b, i] = activate(act_code, v)
 

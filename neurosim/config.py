@@ -1,0 +1,134 @@
+"""Run configurations: TOML files in ``models/`` describing one training run.
+
+```toml
+[model]      # architecture
+sizes = [64, 128, 128, 10]
+activation = "tanh"
+dtype = "float64"
+seed = 0
+[variant]    # name plus its hyper-parameters
+name = "il"
+T = 20
+gamma = 0.1
+[optimizer]  # name plus its hyper-parameters
+name = "sgd"
+lr = 0.05
+[data]       # name plus its keyword arguments
+name = "digits"
+[train]
+epochs = 10
+batch_size = 32
+seed = 0
+```
+
+Every section and key is checked; a bad one is a ``ValueError`` naming it (``model.sizes``).
+``override(config, "train.epochs=3")`` applies the CLI's ``--set`` values (parsed as TOML values).
+"""
+from __future__ import annotations
+
+import copy
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from . import datasets, optim
+from .circuit.network import mlp
+from .variants.base import variant as make_variant
+
+SCHEMA = {
+    "model": {"sizes": list, "activation": str, "dtype": str, "seed": int},
+    "variant": {"name": str},
+    "optimizer": {"name": str},
+    "data": {"name": str},
+    "train": {"epochs": int, "batch_size": int, "seed": int},
+}
+REQUIRED = {"model": ("sizes",), "variant": ("name",), "optimizer": ("name",), "data": ("name",),
+            "train": ()}
+OPEN_SECTIONS = ("variant", "optimizer", "data")  # further keys are passed on as hyper-parameters
+DEFAULTS = {"model": {"activation": "tanh", "dtype": "float64", "seed": 0},
+            "train": {"epochs": 10, "batch_size": 32, "seed": 0}}
+
+
+def load(path) -> dict:
+    """Read and validate a TOML run configuration."""
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    return validate(config)
+
+
+def validate(config: dict) -> dict:
+    """Fill defaults and check every section and key; returns a new dict."""
+    if not isinstance(config, dict):
+        raise TypeError("config must be a dict of sections")
+    config = copy.deepcopy(config)
+    for section in config:
+        if section not in SCHEMA:
+            raise ValueError(f"unknown config section [{section}]; expected {', '.join(SCHEMA)}")
+    for section, keys in SCHEMA.items():
+        body = config.setdefault(section, {})
+        if not isinstance(body, dict):
+            raise ValueError(f"config [{section}] must be a table")
+        for key, value in DEFAULTS.get(section, {}).items():
+            body.setdefault(key, value)
+        for key in REQUIRED[section]:
+            if key not in body:
+                raise ValueError(f"config key {section}.{key} is required")
+        for key, value in body.items():
+            if key in keys:
+                if not isinstance(value, keys[key]) or isinstance(value, bool):
+                    raise ValueError(f"config key {section}.{key} must be {keys[key].__name__}, "
+                                     f"got {value!r}")
+            elif section not in OPEN_SECTIONS:
+                raise ValueError(f"unknown config key {section}.{key}; expected one of "
+                                 f"{', '.join(keys)}")
+    return config
+
+
+def override(config: dict, assignment: str) -> dict:
+    """Apply ``"section.key=value"`` (value parsed as TOML, else kept as a string)."""
+    if "=" not in assignment or "." not in assignment.split("=", 1)[0]:
+        raise ValueError(f"--set expects section.key=value, got {assignment!r}")
+    dotted, raw = assignment.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    config = copy.deepcopy(config)
+    if section not in SCHEMA:
+        raise ValueError(f"--set {assignment!r}: unknown config section [{section}]")
+    config.setdefault(section, {})[key] = value
+    return validate(config)
+
+
+def _extra(body: dict) -> dict:
+    return {key: value for key, value in body.items() if key != "name"}
+
+
+def build(config: dict):
+    """``(net, variant, optimizer, dataset, train_kwargs)`` from a validated config.
+
+    Errors from the constructors are re-raised naming the config section.
+    """
+    config = validate(config)
+    parts = {}
+    steps = (
+        ("model", lambda c: mlp(c["sizes"], activation=c["activation"], seed=c["seed"], dtype=c["dtype"])),
+        ("variant", lambda c: make_variant(c["name"], **_extra(c))),
+        ("optimizer", lambda c: optim.make(c["name"], **_extra(c))),
+        ("data", lambda c: datasets.load(c["name"], **_extra(c))),
+    )
+    for section, make in steps:
+        try:
+            parts[section] = make(config[section])
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"config [{section}]: {exc}") from None
+    return parts["model"], parts["variant"], parts["optimizer"], parts["data"], dict(config["train"])
