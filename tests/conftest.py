@@ -1,0 +1,4 @@
+"""Shared test configuration: draw figures off-screen."""
+import matplotlib
+
+matplotlib.use("Agg")
