@@ -6,8 +6,11 @@
     trace = ns.Simulator(net, ns.variant("il", T=20, gamma=0.1)).run(x, y, record=("energy", "errors"))
 """
 from . import activations, counting, datasets, optim
-from .circuit import Dense, Network, mlp
+from .circuit import RNN, Dense, Network, mlp, rnn
 from .circuit import layers
+import sys as _sys
+
+_sys.modules.setdefault(__name__ + ".layers", layers)  # ``from neurosim.layers import Conv2d`` works too
 from .errors import DivergenceError
 from .simulator import Simulator, Trace
 from .training import History, evaluate, train
@@ -15,6 +18,6 @@ from .variants import Step, Variant, available, register, variant
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "counting", "datasets", "optim", "Dense", "Network", "mlp", "layers",
+__all__ = ["activations", "counting", "datasets", "optim", "Dense", "Network", "RNN", "mlp", "rnn", "layers",
            "DivergenceError", "Simulator", "Trace", "History", "evaluate", "train", "Step", "Variant",
            "available", "register", "variant"]

@@ -21,6 +21,18 @@ batch_size = 32
 seed = 0
 ```
 
+``[model] kind`` picks the architecture: ``"mlp"`` (default; ``sizes``), ``"cnn"`` (``layers``, a list of
+tables as ``layer.config()`` writes them, and ``input_shape``), or ``"rnn"`` (``n_in``, ``n_hidden``,
+``n_out``; samples are read as sequences of ``n_in`` values, 8x8 digits row by row):
+
+```toml
+[model]
+kind = "cnn"
+input_shape = [1, 8, 8]
+layers = [{type = "conv2d", in_ch = 1, out_ch = 8, kernel_size = 3, padding = 1},
+          {type = "avgpool2d", k = 2}, {type = "flatten"}, {type = "dense", n_in = 128, n_out = 10}]
+```
+
 Every section and key is checked; a bad one is a ``ValueError`` naming it (``model.sizes``).
 ``override(config, "train.epochs=3")`` applies the CLI's ``--set`` values (parsed as TOML values).
 """
@@ -35,20 +47,24 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from . import datasets, optim
-from .circuit.network import mlp
+from .circuit import layers as layer_types
+from .circuit.network import Network, mlp
+from .circuit.recurrent import rnn
 from .variants.base import variant as make_variant
 
 SCHEMA = {
-    "model": {"sizes": list, "activation": str, "dtype": str, "seed": int},
+    "model": {"kind": str, "sizes": list, "layers": list, "input_shape": list, "n_in": int,
+              "n_hidden": int, "n_out": int, "activation": str, "dtype": str, "seed": int},
     "variant": {"name": str},
     "optimizer": {"name": str},
     "data": {"name": str},
     "train": {"epochs": int, "batch_size": int, "seed": int},
 }
-REQUIRED = {"model": ("sizes",), "variant": ("name",), "optimizer": ("name",), "data": ("name",),
+MODEL_KINDS = {"mlp": ("sizes",), "cnn": ("layers", "input_shape"), "rnn": ("n_in", "n_hidden", "n_out")}
+REQUIRED = {"model": (), "variant": ("name",), "optimizer": ("name",), "data": ("name",),
             "train": ()}
 OPEN_SECTIONS = ("variant", "optimizer", "data")  # further keys are passed on as hyper-parameters
-DEFAULTS = {"model": {"activation": "tanh", "dtype": "float64", "seed": 0},
+DEFAULTS = {"model": {"kind": "mlp", "activation": "tanh", "dtype": "float64", "seed": 0},
             "train": {"epochs": 10, "batch_size": 32, "seed": 0}}
 
 
@@ -89,7 +105,34 @@ def validate(config: dict) -> dict:
             elif section not in OPEN_SECTIONS:
                 raise ValueError(f"unknown config key {section}.{key}; expected one of "
                                  f"{', '.join(keys)}")
+    model = config["model"]
+    if model["kind"] not in MODEL_KINDS:
+        raise ValueError(f"config key model.kind must be one of {', '.join(MODEL_KINDS)}, got "
+                         f"{model['kind']!r}")
+    for key in MODEL_KINDS[model["kind"]]:
+        if key not in model:
+            raise ValueError(f"config key model.{key} is required")
+    for kind, keys in MODEL_KINDS.items():
+        for key in keys:
+            if kind != model["kind"] and key in model and key not in MODEL_KINDS[model["kind"]]:
+                raise ValueError(f"config key model.{key} is for kind = {kind!r}, not {model['kind']!r}")
     return config
+
+
+def build_model(model: dict):
+    """The network described by a validated ``[model]`` table."""
+    common = dict(activation=model["activation"], seed=model["seed"], dtype=model["dtype"])
+    if model["kind"] == "cnn":
+        layers = []
+        for index, spec in enumerate(model["layers"]):
+            try:
+                layers.append(layer_types.from_config(spec))
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"model.layers[{index}]: {exc}") from None
+        return Network(layers, input_shape=tuple(model["input_shape"]), **common)
+    if model["kind"] == "rnn":
+        return rnn(model["n_in"], model["n_hidden"], model["n_out"], **common)
+    return mlp(model["sizes"], **common)
 
 
 def override(config: dict, assignment: str) -> dict:
@@ -121,7 +164,7 @@ def build(config: dict):
     config = validate(config)
     parts = {}
     steps = (
-        ("model", lambda c: mlp(c["sizes"], activation=c["activation"], seed=c["seed"], dtype=c["dtype"])),
+        ("model", build_model),
         ("variant", lambda c: make_variant(c["name"], **_extra(c))),
         ("optimizer", lambda c: optim.make(c["name"], **_extra(c))),
         ("data", lambda c: datasets.load(c["name"], **_extra(c))),

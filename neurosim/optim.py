@@ -105,11 +105,63 @@ class Adam(Optimizer):
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+class MQ(Optimizer):
+    """Matrix update equalisation (Alonso, Krichmar & Neftci 2024, AAAI; code
+    nalonso2/PredictiveCoding-MQSeqIL): one scalar of state per layer.
+
+    For layer ``l`` with update ``g_l = -grads_l`` (the Hebbian/descent direction of ``W_l`` and ``b_l``
+    together) and ``N`` the number of steps taken before this one:
+
+        theta_l <- theta_l + (alpha / (v_l + r) + lr_min) * g_l
+        v_l     <- rho v_l + (1 - rho) mean|g_l|,     rho = min(N / (N + 1), rho_max)
+
+    ``v_l`` starts at ``alpha`` (REFERENCE.md; the public code starts it at 1), so the first step is
+    about ``g_l``; afterwards each matrix moves by about ``alpha`` per element and step, whatever the
+    scale of its gradient -- Adam-like equalisation across layers with SGD's memory. As in the public
+    code the step uses ``v_l`` from before this update, and ``W_l`` and ``b_l`` share one scalar.
+    ``alpha`` plays the role of Adam's learning rate (default ``1e-3``; the public code's constructor
+    default 0.5 is overridden per experiment); ``lr_min = 1e-3``, ``r = 1e-6``, ``rho_max = 0.9999``.
+    ``state_bytes`` counts the ``L`` scalars (8 bytes each).
+    """
+
+    name = "mq"
+
+    def __init__(self, alpha: float = 1e-3, lr_min: float = 1e-3, r: float = 1e-6,
+                 rho_max: float = 0.9999):
+        self.alpha = check_float(alpha, "alpha", positive=True)
+        self.lr_min = check_float(lr_min, "lr_min", minimum=0.0)
+        self.r = check_float(r, "r", positive=True)
+        self.rho_max = check_float(rho_max, "rho_max", minimum=0.0, maximum=1.0, max_inclusive=False)
+        self.reset()
+
+    def reset(self) -> None:
+        self.v = None
+        self.n_steps = 0
+
+    def _update(self, net, params, grads) -> None:
+        groups = net.param_groups()  # (start, stop) of W_l and b_l together, per layer
+        n_layers = len(groups)
+        if self.v is None or len(self.v) != n_layers:
+            self.v, self.n_steps = np.full(n_layers, self.alpha), 0
+        rho = min(self.n_steps / (self.n_steps + 1), self.rho_max)
+        for l, (start, stop) in enumerate(groups, start=1):
+            segment = grads[start:stop]
+            params[start:stop] -= (self.alpha / (self.v[l - 1] + self.r) + self.lr_min) * segment
+            self.v[l - 1] = rho * self.v[l - 1] + (1.0 - rho) * float(np.mean(np.abs(segment)))
+        self.n_steps += 1
+
+    def state_bytes(self) -> int:
+        return 0 if self.v is None else self.v.nbytes
+
+    def __repr__(self) -> str:
+        return f"MQ(alpha={self.alpha}, lr_min={self.lr_min}, r={self.r}, rho_max={self.rho_max})"
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "mq": MQ}
 
 
 def make(name: str, **hyper) -> Optimizer:
-    """An optimiser by name (``"sgd"``, ``"adam"``) with its hyper-parameters."""
+    """An optimiser by name (``"sgd"``, ``"adam"``, ``"mq"``) with its hyper-parameters."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     try:

@@ -22,7 +22,8 @@ class Trace:
 
     energy: ``(T+1,)`` batch-mean energy at ticks 0..T (tick 0 = after feed-forward init and clamp);
     errors[l], values[l], predictions[l]: ``(T+1, B, n_l)`` for ``l = 0..L`` (index 0 is the input
-    layer; its errors are 0); grads: ``[(dW, db), ...]`` of the step, as loss gradients;
+    layer; its errors are 0); ``(T+1, B, C_l, H_l, W_l)`` feature maps for a conv layer;
+    grads: ``[(dW, db), ...]`` of the step, as loss gradients (a dict for an RNN);
     loss: batch mean 1/2 ||y - yhat||^2 at the feed-forward state.
     """
 
@@ -97,7 +98,6 @@ class Simulator:
         if "errors" in series:
             for out in series["errors"][:1]:
                 out[...] = 0.0
-        grad_list = [(grads[net.w_off[l]:net.b_off[l]].reshape(net.weights[l - 1].shape),
-                      grads[net.b_off[l]:net.b_off[l] + net.sizes[l]]) for l in range(1, net.n_layers + 1)]
+        grad_list = net.grad_views(grads)
         return Trace(energy=energy, errors=series.get("errors", []), values=series.get("values", []),
                      predictions=series.get("predictions", []), grads=grad_list, loss=variant._loss)

@@ -70,7 +70,7 @@ def evaluate(net: Network, dataset: Dataset, split: str = "test") -> dict:
     """``{"loss", "accuracy"}`` of the feed-forward network on a split (``"train"`` or ``"test"``)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    x = getattr(dataset, f"x_{split}").reshape(-1, net.n_inputs)
+    x = net.as_input(getattr(dataset, f"x_{split}"))
     labels = getattr(dataset, f"y_{split}")
     targets = dataset.targets(labels, net.dtype)
     out = net.forward(x)
@@ -91,9 +91,7 @@ def _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed
     check_int(epochs, "epochs", minimum=1)
     check_int(batch_size, "batch_size", minimum=1)
     check_int(seed, "seed", minimum=0)
-    if dataset.n_inputs != net.n_inputs:
-        raise ValueError(f"dataset {dataset.name!r} has {dataset.n_inputs} inputs but the network "
-                         f"expects {net.n_inputs}")
+    net.check_features(dataset.n_inputs, f"dataset {dataset.name!r}")
     if dataset.n_outputs != net.n_outputs:
         raise ValueError(f"dataset {dataset.name!r} has {dataset.n_outputs} outputs but the network "
                          f"has {net.n_outputs}")
@@ -105,11 +103,13 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     """Train ``net`` in place with ``variant`` and ``optimizer`` (default ``SGD(lr=0.05)``).
 
     Each epoch shuffles the training set with ``seed + epoch``; the last batch may be smaller.
-    Classification targets are one-hot. Returns a :class:`History`.
+    Classification targets are one-hot. Samples are reshaped to the network's input by
+    ``net.as_input`` (flat vectors, images ``(C, H, W)`` for a conv network, sequences ``(T, n_in)``
+    for an RNN: 8x8 digits read row by row). Returns a :class:`History`.
     """
     optimizer = SGD(lr=0.05) if optimizer is None else optimizer
     _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed)
-    x_all = np.ascontiguousarray(dataset.x_train.reshape(-1, net.n_inputs), dtype=net.dtype)
+    x_all = net.check_input(net.as_input(dataset.x_train), "dataset.x_train")
     targets = dataset.targets(dataset.y_train, net.dtype)
     labels = dataset.y_train
     classify = dataset.task == "classification"

@@ -1,5 +1,6 @@
 """The circuit: populations of value and error neurons, synapse layers, and the ops that run them."""
-from .layers import Dense
+from .layers import AvgPool2d, Conv2d, Dense, Flatten
 from .network import Network, ParameterList, mlp
+from .recurrent import RNN, rnn
 
-__all__ = ["Dense", "Network", "ParameterList", "mlp"]
+__all__ = ["AvgPool2d", "Conv2d", "Dense", "Flatten", "Network", "ParameterList", "RNN", "mlp", "rnn"]

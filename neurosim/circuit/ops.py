@@ -4,6 +4,9 @@ Variants and the simulator call these functions, never the kernels directly. Eac
 kernel of :mod:`neurosim.kernels.dense` on a network and its workspace, then reports to the active
 :class:`neurosim.counting.Counter` exactly what that kernel did (see that module for the units).
 Counts are derived from the same loop bounds the kernels run, event by event per layer and tick.
+
+Networks that are not a plain dense chain (``net.is_dense`` False: convolutional networks, unrolled
+RNNs) run the same functions from :mod:`neurosim.circuit.generic`, through the layer contract.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import numpy as np
 
 from .. import counting
 from ..kernels import dense
+from . import generic
 
 
 def _dims(net, layer):
@@ -38,6 +42,8 @@ def _record_hebbian(counter, net, batch, tick, layer):
 
 def feedforward(net, ws, x) -> None:
     """Tick 0: clamp the input and set x_l = mu_l for every layer (all errors 0)."""
+    if not net.is_dense:
+        return generic.feedforward(net, ws, x)
     ws.layer("values", 0)[...] = x
     ws.layer("acts", 0)[...] = x
     dense.feedforward(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
@@ -53,12 +59,16 @@ def feedforward(net, ws, x) -> None:
 
 def clamp_output(net, ws, y) -> None:
     """Clamp the output value neurons to the target: x_L = y."""
+    if not net.is_dense:
+        return generic.clamp_output(net, ws, y)
     ws.layer("values", net.n_layers)[...] = y
     ws.layer("acts", net.n_layers)[...] = y
 
 
 def output_error(net, ws, output, y) -> None:
     """e_L = y - yhat at the output (BP's -d_L), without recomputing the prediction."""
+    if not net.is_dense:
+        return generic.output_error(net, ws, output, y)
     ws.layer("errors", net.n_layers)[...] = y - output
     counter = counting.active()
     if counter is not None:
@@ -67,6 +77,8 @@ def output_error(net, ws, output, y) -> None:
 
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
     """mu_l, e_l for l >= first_layer (and feedback); returns the energy (batch mean)."""
+    if not net.is_dense:
+        return generic.predict_errors(net, ws, first_layer, tick)
     energy = dense.predict_errors(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                                   first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
     counter = counting.active()
@@ -78,6 +90,8 @@ def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
 
 def relax_tick(net, ws, gamma: float, tick: int) -> float:
     """One parallel relaxation tick of every hidden layer; returns the energy after it."""
+    if not net.is_dense:
+        return generic.relax_tick(net, ws, gamma, tick)
     energy = dense.relax_tick(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                               net.act_code, ws.values.dtype.type(gamma),
                               ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
@@ -91,6 +105,8 @@ def relax_tick(net, ws, gamma: float, tick: int) -> float:
 
 def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
     """Write layer ``layer``'s Hebbian term ``scale * e_l^T phi(x_{l-1})`` into ``grads``."""
+    if not net.is_dense:
+        return generic.hebbian(net, ws, layer, scale, grads, tick)
     dense.hebbian_update(net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, layer,
                          ws.values.dtype.type(scale), ws.errors, ws.acts, grads)
     counter = counting.active()
@@ -105,6 +121,8 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
     Returns ``(energies (n_ticks + 1,), (tick, layer))``; ``(tick, layer) = (-1, -1)`` when every
     value stayed finite.
     """
+    if not net.is_dense:
+        return generic.relax(net, ws, gamma, n_ticks, update_tick, grad_scale, grads)
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     dtype = ws.values.dtype.type
     tick, layer = dense.relax(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
@@ -127,6 +145,8 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
 
 def backprop_layer(net, ws, layer: int, tick: int) -> None:
     """BP's step down one layer on the error buffer: e_l = f'(x_l) * (e_{l+1} W_{l+1})."""
+    if not net.is_dense:
+        return generic.backprop_layer(net, ws, layer, tick)
     dense.backprop_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, net.act_code, layer,
                          ws.values, ws.errors, ws.feedback)
     counter = counting.active()
@@ -139,6 +159,8 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
 
 def backprop(net, ws, y, grads: np.ndarray) -> None:
     """Backpropagation from the feed-forward state in ``ws`` (deltas land in ``ws.errors``)."""
+    if not net.is_dense:
+        return generic.backprop(net, ws, y, grads)
     dense.backprop(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
                    ws.values, ws.acts, y, ws.errors, ws.feedback, grads)
     counter = counting.active()
@@ -152,3 +174,62 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
                 counter.record("feedback", tick + 1, layer, macs=ws.batch * n_out * n_in,
                                messages=ws.batch * n_out)
                 counter.record("derivative", tick + 1, layer - 1, ops=2 * ws.batch * n_in)
+
+
+# -- fixed predictions (FPA) --------------------------------------------------------------------------
+def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
+    """Write f'(x_l) of the current values into ``gains`` (a buffer shaped like ``ws.values``)."""
+    if not net.is_dense:
+        return generic.activation_gains(net, ws, gains, tick)
+    dense.activation_gains(ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values, gains)
+    counter = counting.active()
+    if counter is not None:
+        for layer in range(1, net.n_layers):
+            counter.record("derivative", tick, layer, ops=2 * ws.batch * int(net.sizes[layer]))
+
+
+def _record_fixed_prediction_tick(counter, net, batch, tick):
+    for layer in range(2, net.n_layers + 1):
+        n_out, n_in = _dims(net, layer)
+        counter.record("feedback", tick, layer, macs=batch * n_out * n_in, messages=batch * n_out)
+    _record_update(counter, net, batch, tick)
+    for layer in range(1, net.n_layers + 1):
+        counter.record("error", tick, layer, ops=batch * int(net.sizes[layer]))
+
+
+def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: int) -> float:
+    """One tick with predictions and gains frozen (see the kernel); returns the energy after it."""
+    if not net.is_dense:
+        return generic.relax_tick_fixed_prediction(net, ws, gains, gamma, tick)
+    energy = dense.relax_tick_fixed_prediction(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch,
+                                               ws.values.dtype.type(gamma), ws.values, ws.preds,
+                                               ws.errors, ws.feedback, gains)
+    counter = counting.active()
+    if counter is not None:
+        _record_fixed_prediction_tick(counter, net, ws.batch, tick)
+    return float(energy)
+
+
+def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: int,
+                           update_tick: np.ndarray, grad_scale: float, grads: np.ndarray) -> tuple:
+    """The fused fixed-prediction inference phase; returns ``(energies, (tick, layer))`` like
+    :func:`relax`."""
+    if not net.is_dense:
+        return generic.relax_fixed_prediction(net, ws, gains, gamma, n_ticks, update_tick, grad_scale, grads)
+    energies = np.zeros(n_ticks + 1, dtype=np.float64)
+    dtype = ws.values.dtype.type
+    tick, layer = dense.relax_fixed_prediction(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes,
+                                               ws.batch, dtype(gamma), n_ticks, ws.values, ws.acts,
+                                               ws.preds, ws.errors, ws.feedback, gains, update_tick,
+                                               dtype(grad_scale), grads, energies)
+    counter = counting.active()
+    if counter is not None:
+        last = n_ticks if tick < 0 else tick
+        for t in range(0, last + 1):
+            if t > 0:
+                _record_fixed_prediction_tick(counter, net, ws.batch, t)
+            if tick < 0 or t < tick:
+                for lay in range(1, net.n_layers + 1):
+                    if update_tick[lay] == t:
+                        _record_hebbian(counter, net, ws.batch, t, lay)
+    return energies, (int(tick), int(layer))

@@ -358,3 +358,78 @@ def backprop(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, 
         if layer > 1:
             backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer - 1,
                            values, deltas, feedback)
+
+
+# -- fixed predictions (predictions and gains frozen at a reference state) --------------------------
+@njit(cache=True, fastmath=FASTMATH)
+def activation_gains(s_off, sizes, batch, act_code, values, gains):
+    """gains_l = f'(x_l) for the hidden layers l = 1..L-1 (other blocks of ``gains`` untouched)."""
+    n_layers = sizes.shape[0] - 1
+    for layer in range(1, n_layers):
+        x = _block(values, s_off, sizes, batch, layer)
+        g = _block(gains, s_off, sizes, batch, layer)
+        for b in range(batch):
+            for i in range(sizes[layer]):
+                g[b, i] = activate_deriv(act_code, x[b, i])
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def relax_tick_fixed_prediction(params, w_off, s_off, sizes, batch, gamma,
+                                values, preds, errors, feedback, gains):
+    """One parallel relaxation tick with predictions and gains held fixed; returns the energy.
+
+    feedback_l = e_{l+1} W_{l+1}                               l = 1..L-1 (from the current errors)
+    x_l <- x_l + gamma (-e_l + gains_l * feedback_l)           l = 1..L-1
+    e_l  = x_l - preds_l                                       l = 1..L (preds never recomputed)
+
+    ``preds`` and ``gains`` are not written; ``acts`` is neither read nor written.
+    """
+    n_layers = sizes.shape[0] - 1
+    for layer in range(2, n_layers + 1):
+        _feedback_layer(params, w_off, s_off, sizes, batch, layer, errors, feedback)
+    for layer in range(1, n_layers + 1):
+        x = _block(values, s_off, sizes, batch, layer)
+        mu = _block(preds, s_off, sizes, batch, layer)
+        e = _block(errors, s_off, sizes, batch, layer)
+        if layer < n_layers:
+            g = _block(gains, s_off, sizes, batch, layer)
+            fb = _block(feedback, s_off, sizes, batch, layer)
+            for b in range(batch):
+                for i in range(sizes[layer]):
+                    v = x[b, i] + gamma * (-e[b, i] + g[b, i] * fb[b, i])
+                    x[b, i] = v
+                    e[b, i] = v - mu[b, i]
+        else:
+            for b in range(batch):
+                for i in range(sizes[layer]):
+                    e[b, i] = x[b, i] - mu[b, i]
+    return _energy(s_off, sizes, batch, errors)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def relax_fixed_prediction(params, w_off, b_off, s_off, sizes, batch, gamma, n_ticks,
+                           values, acts, preds, errors, feedback, gains, update_tick, grad_scale,
+                           grads, energy):
+    """Fused inference phase with fixed predictions: ``n_ticks`` of ``relax_tick_fixed_prediction``.
+
+    Layer l's Hebbian term ``grad_scale * e_l^T acts_{l-1}`` is taken at tick ``update_tick[l]``
+    (``acts`` stays as it was on entry, e.g. the feed-forward activities). ``energy[t]`` receives the
+    energy at ticks 0..n_ticks. Returns ``(tick, layer)`` of the first non-finite value or error, or
+    ``(-1, -1)``.
+    """
+    n_layers = sizes.shape[0] - 1
+    energy[0] = _energy(s_off, sizes, batch, errors)
+    for layer in range(1, n_layers + 1):
+        if update_tick[layer] == 0:
+            hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
+    for tick in range(1, n_ticks + 1):
+        current = relax_tick_fixed_prediction(params, w_off, s_off, sizes, batch, gamma,
+                                              values, preds, errors, feedback, gains)
+        energy[tick] = current
+        if not np.isfinite(current):
+            return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
+        for layer in range(1, n_layers + 1):
+            if update_tick[layer] == tick:
+                hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale,
+                               errors, acts, grads)
+    return -1, -1

@@ -57,3 +57,26 @@ class DenseWorkspace:
 
     def layers(self, buffer: str) -> list:
         return [self.layer(buffer, layer) for layer in range(len(self.sizes))]
+
+
+class ShapedWorkspace(DenseWorkspace):
+    """State buffers of a circuit whose populations have shapes, e.g. feature maps ``(C, H, W)``.
+
+    Same flat buffers and offsets as :class:`DenseWorkspace` (``sizes[l] = prod(shapes[l])``), but
+    ``layer(name, l)`` returns the view ``(batch, *shapes[l])``; used by the generic (non-dense) path.
+    """
+
+    def __init__(self, shapes, batch: int, dtype):
+        self.shapes = [tuple(int(n) for n in shape) for shape in shapes]
+        super().__init__([int(np.prod(shape)) for shape in self.shapes], batch, dtype)
+        self.memo = None  # what the generic path last computed each layer from
+        self._views = {}
+        for name in self.BUFFERS:
+            buf = getattr(self, name)
+            for layer, shape in enumerate(self.shapes):
+                start = int(self.s_off[layer])
+                self._views[name, layer] = buf[start:start + self.batch * int(self.sizes[layer])].reshape(
+                    (self.batch,) + shape)
+
+    def layer(self, buffer: str, layer: int) -> np.ndarray:
+        return self._views[buffer, layer]

@@ -127,3 +127,52 @@ def backprop_layer(weights, activation, state: ReferenceState, layer: int) -> No
     """e_l = f'(x_l) * (e_{l+1} W_{l+1}) (in place)."""
     state.errors[layer] = activations.derivative(activation, state.values[layer]) * (
         state.errors[layer + 1] @ weights[layer])
+
+
+def activation_gains(activation, state: ReferenceState) -> list:
+    """gains_l = f'(x_l) for hidden layers l = 1..L-1 (index 0 and L: zeros)."""
+    n_layers = len(state.values) - 1
+    gains = [np.zeros_like(v) for v in state.values]
+    for layer in range(1, n_layers):
+        gains[layer] = activations.derivative(activation, state.values[layer])
+    return gains
+
+
+def relax_tick_fixed_prediction(weights, gamma, state: ReferenceState, gains) -> float:
+    """x_l <- x_l + gamma (-e_l + gains_l * (e_{l+1} W_{l+1})), l = 1..L-1; e_l = x_l - preds_l.
+
+    Predictions (``state.preds``) and gains stay as they are; ``state.acts`` is not touched.
+    """
+    n_layers = len(weights)
+    fb = feedback(weights, state)
+    for layer in range(1, n_layers):
+        state.values[layer] = state.values[layer] + gamma * (-state.errors[layer] + gains[layer] * fb[layer])
+    for layer in range(1, n_layers + 1):
+        state.errors[layer] = state.values[layer] - state.preds[layer]
+    return energy(state)
+
+
+def relax_fixed_prediction(weights, gamma, n_ticks, state: ReferenceState, gains, update_tick, grad_scale):
+    """n_ticks fixed-prediction ticks; layer l's Hebbian term (with ``state.acts``) at update_tick[l].
+
+    Returns ``(grads, energies, (tick, layer))`` like :func:`relax`.
+    """
+    n_layers = len(weights)
+    grads = [None] * n_layers
+    energies = [energy(state)]
+
+    def take(tick):
+        for layer in range(1, n_layers + 1):
+            if update_tick[layer] == tick:
+                grads[layer - 1] = hebbian_update(state.errors[layer], state.acts[layer - 1], grad_scale)
+
+    take(0)
+    for tick in range(1, n_ticks + 1):
+        current = relax_tick_fixed_prediction(weights, gamma, state, gains)
+        energies.append(current)
+        if not np.isfinite(current):
+            for layer in range(1, n_layers + 1):
+                if not (np.all(np.isfinite(state.values[layer])) and np.all(np.isfinite(state.errors[layer]))):
+                    return grads, np.array(energies), (tick, layer)
+        take(tick)
+    return grads, np.array(energies), (-1, -1)

@@ -131,12 +131,14 @@ class Variant:
         return Step(grads, loss, output, energies)
 
     def gradients(self, net, x, y) -> list:
-        """``[(dW_1, db_1), ..., (dW_L, db_L)]`` as d loss / d theta (views of one flat array)."""
+        """``[(dW_1, db_1), ..., (dW_L, db_L)]`` as d loss / d theta (views of one flat array).
+
+        For an RNN (:func:`neurosim.rnn`) a dict keyed ``W_xh, W_hh, W_hy, b_h, b_y`` instead.
+        """
         step = self.compute(net, x, y)
         grads = step.grads
         check_finite_grads(self, net, grads)
-        return [(grads[net.w_off[l]:net.b_off[l]].reshape(net.weights[l - 1].shape),
-                 grads[net.b_off[l]:net.b_off[l] + net.sizes[l]]) for l in range(1, net.n_layers + 1)]
+        return net.grad_views(grads)
 
     # -- helpers shared by supervised variants ---------------------------------------------
     def feedforward_and_clamp(self, net, ws, x, y) -> None:
@@ -167,6 +169,12 @@ def raise_divergence(variant, net, ws, tick, layer=None):
 def check_finite_grads(variant, net, grads) -> None:
     if np.all(np.isfinite(grads)):
         return
-    for l in range(1, net.n_layers + 1):
-        if not np.all(np.isfinite(grads[net.w_off[l]:net.b_off[l] + net.sizes[l]])):
+    views = net.grad_views(grads)
+    if isinstance(views, dict):  # an RNN: parameters shared by the unrolled layers
+        for name, view in views.items():
+            if not np.all(np.isfinite(view)):
+                raise DivergenceError(f"{variant.name}: non-finite gradient for {name}")
+        return
+    for l, (grad_weight, grad_bias) in enumerate(views, start=1):
+        if not (np.all(np.isfinite(grad_weight)) and np.all(np.isfinite(grad_bias))):
             raise DivergenceError(f"{variant.name}: non-finite gradient for layer {l}", layer=l)

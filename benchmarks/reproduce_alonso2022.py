@@ -1,0 +1,124 @@
+"""Alonso, Millidge, Krichmar & Neftci 2022 (NeurIPS, arXiv 2206.00164): IL-prox and implicit SGD.
+
+Measured on the 8x8 digits with a 64-64-64-10 tanh network (a small stand-in for the paper's MNIST
+784-256-256-10 ReLU runs; tanh because with ReLU our inner gradient-descent solve of implicit SGD
+stalls at the kinks and does not reach its tolerance):
+
+1. IL-prox approximates implicit SGD, better as inference ticks grow: cosine between the IL-prox
+   update and the implicit-SGD step (whole update and worst layer) against T, batch size 1.
+2. Stability across learning rates at batch size 1: test accuracy after one pass over a training
+   subset for BP (SGD, lr), IL (SGD, lr), IL-prox (SGD lr = 1, step ``alpha`` = lr) and implicit SGD
+   (``alpha`` = lr, SGD lr = alpha), lr in {0.01, 0.1, 1, 2.5, 10, 100}. A run whose parameters turn
+   non-finite is reported as diverged (accuracy NaN).
+
+Prints a markdown table and JSON, saves a PNG.
+
+    python benchmarks/reproduce_alonso2022.py [--quick] [--json out.json] [--png out.png]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+import numpy as np
+
+import neurosim as ns
+from neurosim.variants._common import cosine
+
+RATES = (0.01, 0.1, 1.0, 2.5, 10.0, 100.0)
+
+
+def claim_cosine(data, ticks, alpha=0.1):
+    net = ns.mlp([64, 64, 64, 10], activation="tanh", seed=0)
+    x, labels = data.x_train[:8], data.y_train[:8]
+    rows = []
+    for index in range(len(x)):
+        xb, yb = x[index:index + 1], np.eye(10)[labels[index:index + 1]]
+        isgd = ns.variant("implicit_sgd", alpha=alpha, output="ce").compute(net, xb, yb).grads
+        for T in ticks:
+            g = ns.variant("ilprox", T=T, gamma=0.1, alpha=alpha).compute(net, xb, yb).grads
+            worst = min(cosine(g[net.w_off[l]:net.b_off[l] + net.sizes[l]],
+                               isgd[net.w_off[l]:net.b_off[l] + net.sizes[l]]) for l in (1, 2, 3))
+            rows.append({"sample": index, "T": T, "cosine": cosine(g, isgd), "worst_layer_cosine": worst})
+    table = []
+    for T in ticks:
+        sel = [r for r in rows if r["T"] == T]
+        table.append({"T": T, "cosine": float(np.mean([r["cosine"] for r in sel])),
+                      "worst_layer_cosine": float(np.mean([r["worst_layer_cosine"] for r in sel]))})
+    return table
+
+
+def claim_stability(data, n_train):
+    subset = data.subset(n_train=n_train)
+    runs = {"bp": lambda lr: (ns.variant("bp"), ns.optim.SGD(lr=lr)),
+            "il": lambda lr: (ns.variant("il", T=20, gamma=0.1), ns.optim.SGD(lr=lr)),
+            "ilprox": lambda lr: (ns.variant("ilprox", alpha=lr), ns.optim.SGD(lr=1.0)),
+            "implicit_sgd": lambda lr: (ns.variant("implicit_sgd", alpha=lr, output="ce", tol=1e-4,
+                                                   max_iter=300), ns.optim.SGD(lr=lr))}
+    out = {}
+    for name, make in runs.items():
+        out[name] = {}
+        for lr in RATES:
+            net = ns.mlp([64, 64, 64, 10], activation="tanh", seed=0)
+            variant, opt = make(lr)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # unconverged inner solves
+                    hist = ns.train(net, variant, subset, opt, epochs=1, batch_size=1, progress=False)
+                acc = hist.test_accuracy[-1]
+            except ns.DivergenceError:
+                acc = float("nan")
+            out[name][str(lr)] = acc
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller training subset, fewer ticks")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--png", default="alonso2022.png")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)  # small matrices: multi-threaded BLAS only adds overhead (MEASURED.md)
+    data = ns.datasets.digits()
+    ticks = (1, 5, 25, 100) if args.quick else (1, 2, 5, 10, 25, 50, 100, 400)
+    result = {"claim_cosine": claim_cosine(data, ticks),
+              "claim_stability": claim_stability(data, 200 if args.quick else 1000)}
+
+    print("| T | cosine(IL-prox, implicit SGD) | worst layer |\n|---|---|---|")
+    for row in result["claim_cosine"]:
+        print(f"| {row['T']} | {row['cosine']:.4f} | {row['worst_layer_cosine']:.4f} |")
+    print("\n| variant | " + " | ".join(f"lr {lr}" for lr in RATES) + " |")
+    print("|---|" + "---|" * len(RATES))
+    for name, accs in result["claim_stability"].items():
+        print(f"| {name} | " + " | ".join(f"{accs[str(lr)]:.3f}" for lr in RATES) + " |")
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as fh:
+            fh.write(text)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    rows = result["claim_cosine"]
+    axes[0].semilogx([r["T"] for r in rows], [r["cosine"] for r in rows], marker="o", label="whole update")
+    axes[0].semilogx([r["T"] for r in rows], [r["worst_layer_cosine"] for r in rows], marker="s",
+                     label="worst layer")
+    axes[0].set_xlabel("ticks T")
+    axes[0].set_ylabel("cosine to implicit SGD")
+    axes[0].legend()
+    for name, accs in result["claim_stability"].items():
+        axes[1].semilogx(RATES, [accs[str(lr)] for lr in RATES], marker="o", label=name)
+    axes[1].set_xlabel("learning rate (alpha)")
+    axes[1].set_ylabel("test accuracy, 1 epoch, batch 1")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=120)
+    print(f"saved {args.png}")
+
+
+if __name__ == "__main__":
+    main()

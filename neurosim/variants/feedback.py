@@ -1,0 +1,95 @@
+"""Feedback pathways for the IL-family variants (``seqil``, ``ilprox``, ``ilprox_fast``, ``ipc``).
+
+The error feedback reaching hidden layer ``l`` is ``e_{l+1} B_{l+1}``, with ``B`` of ``W``'s shape
+``(n_{l+1}, n_l)``:
+
+- ``feedback="symmetric"`` (default): ``B_l = W_l``, the energy gradient (weight transport).
+- ``feedback="random"``: a fixed random ``B_l`` (feedback alignment, Lillicrap et al. 2016, Nature
+  Communications 7:13276), drawn once per network with ``feedback_seed`` from PyTorch's default
+  uniform initialisation ``U(-1/sqrt(n_in), 1/sqrt(n_in))``.
+- ``feedback="learned"``: Kolen-Pollack (Kolen & Pollack 1994; Akrout et al. 2019, NeurIPS):
+  ``B_l`` starts random and receives the *same* update as ``W_l`` plus weight decay on both. Our
+  contract: the variant adds ``feedback_decay * W_l`` to the returned loss gradient of ``W_l`` and
+  applies ``B_l <- B_l - feedback_lr * (g_l + feedback_decay * B_l)`` itself after each ``compute``
+  (``g_l`` the step's loss gradient of ``W_l``). **With ``ns.optim.SGD(lr=feedback_lr)``**, ``W`` and
+  ``B`` get identical updates and ``W_l - B_l`` shrinks by ``1 - feedback_lr * feedback_decay`` per
+  step, so ``B`` aligns with ``W``.
+
+The matrices live in the variant, keyed weakly to the network (``variant.feedback_matrices(net)``);
+``compute`` commits the learned ``B`` (a training step), the simulator and ``gradients`` do not.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..validation import check_float, check_int
+
+FEEDBACKS = ("symmetric", "random", "learned")
+FEEDBACK_DEFAULTS = {"feedback": "symmetric", "feedback_seed": 0, "feedback_lr": 0.05,
+                     "feedback_decay": 1e-3}
+
+
+class FeedbackPathway:
+    """Mixin for NumPy IL-family variants: hyper-parameters in ``FEEDBACK_DEFAULTS``."""
+
+    def _validate_feedback(self) -> None:
+        hyper = self.hyper
+        if hyper["feedback"] not in FEEDBACKS:
+            raise ValueError(f"feedback must be one of {', '.join(repr(f) for f in FEEDBACKS)}, "
+                             f"got {hyper['feedback']!r}")
+        hyper["feedback_seed"] = check_int(hyper["feedback_seed"], "feedback_seed", minimum=0)
+        hyper["feedback_lr"] = check_float(hyper["feedback_lr"], "feedback_lr", minimum=0.0)
+        hyper["feedback_decay"] = check_float(hyper["feedback_decay"], "feedback_decay", minimum=0.0)
+        self._feedback_state = weakref.WeakKeyDictionary()
+        self._pending_feedback = None
+
+    def feedback_matrices(self, net):
+        """``[B_1, ..., B_L]`` (``B_1`` unused) for ``"random"``/``"learned"``, ``None`` if symmetric."""
+        if self.hyper["feedback"] == "symmetric":
+            return None
+        mats = self._feedback_state.get(net)
+        if mats is None:
+            rng = np.random.default_rng([self.hyper["feedback_seed"], 0xFB])  # not the init's stream
+            mats = []
+            for l in range(1, net.n_layers + 1):
+                bound = 1.0 / np.sqrt(net.sizes[l - 1])
+                mats.append(rng.uniform(-bound, bound, size=(int(net.sizes[l]), int(net.sizes[l - 1])))
+                            .astype(net.params.dtype))
+            self._feedback_state[net] = mats
+        return mats
+
+    def _finish_feedback(self, net, grads) -> None:
+        """For ``"learned"``: add the decay to ``W``'s gradient and prepare the new ``B``."""
+        self._pending_feedback = None
+        if self.hyper["feedback"] != "learned":
+            return
+        lr, decay = self.hyper["feedback_lr"], self.hyper["feedback_decay"]
+        mats = self.feedback_matrices(net)
+        pending = []
+        for l in range(1, net.n_layers + 1):
+            gW = grads[net.w_off[l]:net.b_off[l]].reshape(mats[l - 1].shape)
+            pending.append(mats[l - 1] - lr * (gW + decay * mats[l - 1]))
+            gW += decay * net.weights[l - 1]
+        self._pending_feedback = pending
+
+    def end(self, net, ws, grads) -> None:
+        super().end(net, ws, grads)
+        self._finish_feedback(net, grads)
+
+    def compute(self, net, x, y):
+        step = super().compute(net, x, y)
+        if self._pending_feedback is not None:
+            self._feedback_state[net] = self._pending_feedback
+            self._pending_feedback = None
+        return step
+
+    def gradients(self, net, x, y) -> list:
+        """The step's gradients; a learned ``B`` is left as it was."""
+        saved = self.feedback_matrices(net)
+        try:
+            return super().gradients(net, x, y)
+        finally:
+            if saved is not None:
+                self._feedback_state[net] = saved

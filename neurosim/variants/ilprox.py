@@ -1,0 +1,124 @@
+"""``ilprox`` and ``ilprox_fast``: inference learning as an approximate proximal (implicit SGD) step.
+
+Alonso, Millidge, Krichmar & Neftci 2022, "A theoretical framework for inference learning",
+NeurIPS 35 (arXiv 2206.00164, code nalonso2/ILTheory). IL approximates implicit SGD
+(:mod:`neurosim.variants.implicit_sgd`); IL-prox changes IL so that it approximates it better.
+
+Tick 0: feed-forward initialisation ``x_l = mu_l``. Every tick t = 0..T the output target is
+re-blended from the current prediction:
+
+    x_L = ( s(mu_L) + alpha * n * y ) / ( 1 + alpha * n ),   n = mean_b ||phi(x_{L-1})||^2 + 1 + eps
+    e_L = x_L - s(mu_L)
+
+(``s = softmax`` for ``output="ce"``, the identity for ``"mse"``). Ticks 1..T relax the hidden layers
+as standard IL (parallel, constant step ``gamma``):
+
+    x_l <- x_l + gamma * ( -e_l + f'(x_l) * (e_{l+1} W_{l+1}) ),   l = 1..L-1
+
+After tick T the normalised least-mean-squares (NLMS) update of every layer
+
+    dW_l = (1/B) e_l^T phi(x_{l-1}) / n_l,   db_l = mean_b e_l / n_l,
+    n_l  = mean_b ||phi(x_{l-1})||^2 + 1 + eps
+
+is returned as the loss gradient ``-dW_l``. **Contract: the step size is ``alpha`` and it lives in the
+output target, so train with ``ns.optim.SGD(lr=1.0)``**; then, for a linear output layer with
+``output="mse"`` at batch size 1, ``W_L + dW_L`` is exactly the implicit-SGD (proximal) step
+``argmin_W 1/2||y - W a - b||^2 + 1/(2 alpha) ||(W, b) - (W_L, b_L)||^2`` (the ``+1`` in ``n`` is
+the bias's constant input).
+
+``ilprox_fast`` (IL-prox-fast) is the same algorithm with fewer ticks and a larger step: ``T = 5``,
+``gamma = 0.1`` (our choice: the paper names a fast setting with fewer inference iterations; we
+could not check its exact numbers, so ``T`` and ``gamma`` are documented defaults to override).
+
+Choices where the paper leaves room:
+- The norms use ``phi(x_{l-1})`` (the presynaptic activity the update multiplies), as in REFERENCE.md;
+  ``phi_0`` is the raw input. ``eps = 1e-8`` (hyper).
+- ``n`` of the output target is recomputed every tick from the current ``x_{L-1}``.
+- Defaults from the public code: ``T = 25``, ``gamma = 0.015``, softmax output (``output="ce"``);
+  ``alpha = 0.5``.
+
+Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``alpha`` (> 0), ``eps`` (>= 0),
+``output`` ("ce" | "mse"), and the feedback pathway ``feedback`` ("symmetric" | "random" |
+"learned") with ``feedback_seed``, ``feedback_lr``, ``feedback_decay`` (see
+:mod:`neurosim.variants.feedback`). Dense networks only (NumPy implementation writing the workspace
+buffers).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..validation import check_float
+from ._common import (CircuitState, SmallBlas, check_output, check_positive, check_ticks,
+                      output_energy, output_prediction, require_dense, write_layer_grads)
+from .base import Variant, register
+from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
+
+
+@register
+class ILProx(SmallBlas, FeedbackPathway, Variant):
+    name = "ilprox"
+    defaults = {"T": 25, "gamma": 0.015, "alpha": 0.5, "eps": 1e-8, "output": "ce",
+                **FEEDBACK_DEFAULTS}
+
+    def validate(self) -> None:
+        self._validate_feedback()
+        self.hyper["T"] = check_ticks(self.hyper["T"])
+        self.hyper["gamma"] = check_positive(self.hyper["gamma"], "gamma")
+        self.hyper["alpha"] = check_positive(self.hyper["alpha"], "alpha")
+        self.hyper["eps"] = check_float(self.hyper["eps"], "eps", minimum=0.0)
+        self.hyper["output"] = check_output(self.hyper["output"])
+
+    def check_network(self, net) -> None:
+        super().check_network(net)
+        require_dense(self, net)
+
+    def n_ticks(self, net) -> int:
+        return self.hyper["T"]
+
+    def _norm(self, st, layer) -> float:
+        """n_l = mean_b ||phi(x_{l-1})||^2 + 1 + eps."""
+        a = st.acts[layer - 1]
+        return float(np.sum(a * a) / st.batch) + 1.0 + self.hyper["eps"]
+
+    def _output_target(self, st) -> None:
+        L = st.n_layers
+        predicted = output_prediction(self.hyper["output"], st.preds[L])
+        weight = self.hyper["alpha"] * self._norm(st, L)
+        st.values[L][...] = (predicted + weight * self._y) / (1.0 + weight)
+        st.acts[L][...] = st.values[L]
+        np.subtract(st.values[L], predicted, out=st.errors[L])
+
+    def _energy(self, st) -> float:
+        L = st.n_layers
+        return st.hidden_energy() + output_energy(self.hyper["output"], st.values[L], st.preds[L])
+
+    def begin(self, net, ws, x, y, grads) -> float:
+        self.feedforward_and_clamp(net, ws, x, y)
+        self._y = y
+        self._state = st = CircuitState(net, ws, net.params, self.feedback_matrices(net))
+        st.hidden_errors()
+        self._output_target(st)
+        return self._energy(st)
+
+    def tick(self, net, ws, tick, grads) -> float:
+        st = self._state
+        feedback = [None] + [st.feedback(layer) for layer in range(1, st.n_layers)]
+        for layer in range(1, st.n_layers):
+            st.relax_value(layer, self.hyper["gamma"], feedback[layer])
+        for layer in range(2, st.n_layers + 1):
+            st.predict(layer)
+        st.hidden_errors()
+        self._output_target(st)
+        energy = self._energy(st)
+        if np.isfinite(energy) and tick == self.n_ticks(net):
+            for layer in range(1, st.n_layers + 1):
+                dW, db = st.hebbian(layer, -1.0 / (st.batch * self._norm(st, layer)))
+                write_layer_grads(net, grads, layer, dW, db)
+        return energy
+
+
+@register
+class ILProxFast(ILProx):
+    name = "ilprox_fast"
+    defaults = {"T": 5, "gamma": 0.1, "alpha": 0.5, "eps": 1e-8, "output": "ce",
+                **FEEDBACK_DEFAULTS}

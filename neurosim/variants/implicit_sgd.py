@@ -1,0 +1,122 @@
+"""``implicit_sgd``: the reference proximal (implicit SGD) step that IL approximates.
+
+Alonso, Millidge, Krichmar & Neftci 2022 (NeurIPS, arXiv 2206.00164): implicit SGD on a batch,
+
+    theta* = argmin_theta  L(theta; batch) + 1/(2 alpha) ||theta - theta_b||^2,
+
+``L`` the batch-mean loss: ``1/2 ||y - yhat||^2`` (``output="mse"``) or the softmax cross-entropy
+(``output="ce"``). The solver is plain gradient descent on the proximal objective ``P`` (gradients
+by backpropagation) with Armijo backtracking (start at step ``alpha``, halve until
+``P`` decreases by at least half the step times ``||grad P||^2`` -- or, once that decrease is below
+the rounding of ``P``, until ``||grad P||`` decreases -- then let it grow 1.5x, never beyond
+``alpha``: a step of ``alpha`` is the fixed-point map ``theta <- theta_b - alpha grad L(theta)``,
+and the proximal term alone makes any step above ``2 alpha`` unstable), run until
+
+    ||grad P(theta)|| <= tol * ||grad L(theta_b)||        (relative tolerance, default 1e-6)
+
+or ``max_iter`` iterations (a RuntimeWarning then says how far it got). ``self.info`` holds the
+iterations and the final relative residual of the last solve.
+
+**Contract**: ``Step.grads = (theta_b - theta*) / alpha``, so ``theta* = theta_b - alpha * grads``:
+train with ``ns.optim.SGD(lr=alpha)`` to land exactly at the solution. At the solution
+``grads = grad L(theta*)``: the loss gradient at the *new* point (explicit SGD uses the old one).
+
+The network is not modified (the solve runs on a copy of the parameters). There is no relaxation:
+``n_ticks = 0``; the simulator sees tick 0 (feed-forward pass) and the solve in ``end``.
+Hyper-parameters: ``alpha`` (> 0, default 0.1), ``output`` ("mse" | "ce", default "mse"), ``tol``
+(> 0), ``max_iter`` (int >= 1, default 5000). Dense networks only.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..validation import check_int
+from ._common import SmallBlas, check_output, check_positive, layer_views, loss_and_grads, require_dense
+from .base import Variant, register
+
+
+@register
+class ImplicitSGD(SmallBlas, Variant):
+    name = "implicit_sgd"
+    defaults = {"alpha": 0.1, "output": "mse", "tol": 1e-6, "max_iter": 5000}
+
+    def validate(self) -> None:
+        self.hyper["alpha"] = check_positive(self.hyper["alpha"], "alpha")
+        self.hyper["output"] = check_output(self.hyper["output"])
+        self.hyper["tol"] = check_positive(self.hyper["tol"], "tol")
+        self.hyper["max_iter"] = check_int(self.hyper["max_iter"], "max_iter", minimum=1)
+
+    def check_network(self, net) -> None:
+        super().check_network(net)
+        require_dense(self, net)
+
+    def n_ticks(self, net) -> int:
+        return 0
+
+    def begin(self, net, ws, x, y, grads) -> float:
+        self.feedforward_and_clamp(net, ws, x, y)
+        self._x, self._y = x, y
+        return self._loss
+
+    def tick(self, net, ws, tick, grads) -> float:  # pragma: no cover - n_ticks is 0
+        raise RuntimeError("implicit_sgd has no relaxation ticks")
+
+    def end(self, net, ws, grads) -> None:
+        solution = self.solve(net, self._x, self._y)
+        grads[...] = (net.params - solution) / self.hyper["alpha"]
+
+    def solve(self, net, x, y) -> np.ndarray:
+        """``theta*`` (flat, like ``net.params``) for the batch ``(x, y)``."""
+        alpha, output = self.hyper["alpha"], self.hyper["output"]
+        anchor = net.params.astype(np.float64)
+        theta = anchor.copy()
+        weights, biases = layer_views(net, theta)
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+
+        def evaluate(point):
+            theta[...] = point
+            loss, pairs = loss_and_grads(weights, biases, net.activation, output, x, y)
+            flat = np.empty_like(point)
+            for layer, (dW, db) in enumerate(pairs, start=1):
+                flat[net.w_off[layer]:net.b_off[layer]] = dW.ravel()
+                flat[net.b_off[layer]:net.b_off[layer] + net.sizes[layer]] = db
+            diff = point - anchor
+            return loss + 0.5 * float(diff @ diff) / alpha, flat + diff / alpha
+
+        point = anchor.copy()
+        value, grad = evaluate(point)
+        scale = max(float(np.linalg.norm(grad)), np.finfo(float).tiny)
+        step = alpha
+        residual = 1.0
+        iteration = 0
+        for iteration in range(1, self.hyper["max_iter"] + 1):
+            gnorm2 = float(grad @ grad)
+            residual = np.sqrt(gnorm2) / scale
+            if residual <= self.hyper["tol"]:
+                iteration -= 1
+                break
+            while True:
+                candidate = point - step * grad
+                cand_value, cand_grad = evaluate(candidate)
+                if cand_value <= value - 0.5 * step * gnorm2 or step < 1e-300:
+                    break
+                # Near the minimum the decrease drops below the rounding of P: then accept a step
+                # that keeps P within rounding and shrinks the gradient.
+                if (cand_value <= value + 1e-13 * abs(value)
+                        and float(cand_grad @ cand_grad) < gnorm2):
+                    break
+                step *= 0.5
+            point, value, grad = candidate, cand_value, cand_grad
+            step = min(1.5 * step, alpha)
+        else:
+            residual = float(np.linalg.norm(grad)) / scale
+            if residual > self.hyper["tol"]:
+                warnings.warn(f"implicit_sgd: inner solve stopped after {self.hyper['max_iter']} "
+                              f"iterations at relative residual {residual:.2e} > tol "
+                              f"{self.hyper['tol']:.1e}; raise max_iter or lower alpha",
+                              RuntimeWarning, stacklevel=3)
+        self.info = {"iterations": iteration, "residual": float(residual)}
+        return point.astype(net.params.dtype)

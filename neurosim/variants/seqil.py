@@ -1,0 +1,120 @@
+"""``seqil``: sequential inference learning (top-down sweeps), with a soft output target.
+
+Alonso, Krichmar & Neftci 2024, "Understanding and improving optimization in predictive coding
+networks", AAAI 38:10812 (arXiv 2305.13562, code nalonso2/PredictiveCoding-MQSeqIL). Pair it with
+the MQ optimiser (:class:`neurosim.optim.MQ`) for the paper's SeqIL-MQ.
+
+Tick 0: feed-forward initialisation ``x_l = mu_l``; soft output target
+``x_L = (1 - pi) y + pi s(mu_L)``, ``pi = 1 / (1 + beta)``, where ``s`` is ``softmax`` for the
+cross-entropy output (``output="ce"``) and the identity for the squared-error output
+(``output="mse"``). Output error ``e_L = x_L - s(mu_L)``: the negative gradient of the output energy
+(``-sum_k x_Lk log softmax(mu_L)_k``, resp. ``1/2 ||x_L - mu_L||^2``) with respect to ``mu_L``.
+
+Tick t = 1..T (one iteration) sweeps the hidden layers top-down, step ``gamma_t = gamma / t``
+(the paper's ``gamma / (1 + i)``, ``i = t - 1`` counted from 0):
+
+    for l = L-1 .. 1:
+        x_l <- x_l + gamma_t * ( -e_l + f'(x_l) * (e_{l+1} W_{l+1}) )
+        e_l  = x_l - mu_l              (mu_l depends on x_{l-1}, not yet moved in this sweep)
+
+so each layer uses the error *just updated above it* and the output error reaches layer 1 in one
+sweep (parallel IL needs ``L - 1`` ticks). After the sweep every prediction is recomputed, the
+output target is re-blended from the new ``mu_L`` and all errors refreshed. After tick T the Hebbian
+update ``dW_l = (1/B) e_l^T phi(x_{l-1})``, ``db_l = mean_b e_l`` is returned as the loss gradient
+``-dW_l`` (of the cross-entropy for ``"ce"``, of ``1/2||y - yhat||^2`` for ``"mse"``, up to the
+factor ``1 - pi``).
+
+Choices where the paper leaves room:
+- ``output="ce"`` (default, the paper's softmax output) or ``"mse"`` (our networks' squared-error
+  readout; the soft target then blends ``y`` with the linear prediction ``mu_L``). ``Step.loss``
+  stays the squared error of the feed-forward output, as for every variant.
+- The output target is re-blended after every sweep (as the public code does), not frozen at tick 0.
+- Defaults ``T = 3`` (the paper: one sweep reaches every layer, 3 suffice), ``gamma = 0.5``,
+  ``beta = 100``. The public code uses ``gamma = 0.015`` with 25 iterations for its *parallel* IL;
+  with a top-down sweep a step ``gamma < 1`` attenuates the error by ``gamma`` per layer in the
+  first sweep, so we use a larger one; ``gamma = 1`` reproduces BP's deltas in the first sweep but
+  can overshoot for large weights.
+
+Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``beta`` (> 0), ``output`` ("ce" | "mse"), and
+the feedback pathway ``feedback`` ("symmetric" | "random" | "learned") with ``feedback_seed``,
+``feedback_lr``, ``feedback_decay`` (see :mod:`neurosim.variants.feedback`).
+Dense networks only (NumPy implementation; the tick protocol writes the workspace buffers, so the
+:class:`neurosim.Simulator` records every tick).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import (CircuitState, SmallBlas, check_output, check_positive, check_ticks,
+                      output_energy, output_prediction, require_dense)
+from .base import Variant, register
+from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
+
+
+@register
+class SeqIL(SmallBlas, FeedbackPathway, Variant):
+    name = "seqil"
+    defaults = {"T": 3, "gamma": 0.5, "beta": 100.0, "output": "ce", **FEEDBACK_DEFAULTS}
+
+    def validate(self) -> None:
+        self._validate_feedback()
+        self.hyper["T"] = check_ticks(self.hyper["T"])
+        self.hyper["gamma"] = check_positive(self.hyper["gamma"], "gamma")
+        self.hyper["beta"] = check_positive(self.hyper["beta"], "beta")
+        self.hyper["output"] = check_output(self.hyper["output"])
+
+    def check_network(self, net) -> None:
+        super().check_network(net)
+        require_dense(self, net)
+
+    def n_ticks(self, net) -> int:
+        return self.hyper["T"]
+
+    @property
+    def pi(self) -> float:
+        """Weight of the network's own prediction in the soft output target, ``1 / (1 + beta)``."""
+        return 1.0 / (1.0 + self.hyper["beta"])
+
+    # -- output --------------------------------------------------------------------------------
+    def _output_target(self, st) -> None:
+        """x_L = (1 - pi) y + pi s(mu_L);  e_L = x_L - s(mu_L)."""
+        L = st.n_layers
+        predicted = output_prediction(self.hyper["output"], st.preds[L])
+        st.values[L][...] = (1.0 - self.pi) * self._y + self.pi * predicted
+        st.acts[L][...] = st.values[L]
+        np.subtract(st.values[L], predicted, out=st.errors[L])
+
+    def _energy(self, st) -> float:
+        L = st.n_layers
+        return st.hidden_energy() + output_energy(self.hyper["output"], st.values[L], st.preds[L])
+
+    # -- tick protocol ---------------------------------------------------------------------------
+    def begin(self, net, ws, x, y, grads) -> float:
+        self.feedforward_and_clamp(net, ws, x, y)
+        self._y = y
+        self._state = st = CircuitState(net, ws, net.params, self.feedback_matrices(net))
+        st.hidden_errors()
+        self._output_target(st)
+        return self._energy(st)
+
+    def tick(self, net, ws, tick, grads) -> float:
+        st = self._state
+        step = self.hyper["gamma"] / tick
+        for layer in range(st.n_layers - 1, 0, -1):
+            st.relax_value(layer, step, st.feedback(layer))
+            np.subtract(st.values[layer], st.preds[layer], out=st.errors[layer])
+        for layer in range(2, st.n_layers + 1):
+            st.predict(layer)
+        st.hidden_errors()
+        self._output_target(st)
+        energy = self._energy(st)
+        if np.isfinite(energy) and tick == self.n_ticks(net):
+            for layer in range(1, st.n_layers + 1):
+                dW, db = st.hebbian(layer, -1.0 / st.batch)
+                _write(net, grads, layer, dW, db)
+        return energy
+
+
+def _write(net, grads, layer, dW, db):
+    grads[net.w_off[layer]:net.b_off[layer]] = dW.ravel()
+    grads[net.b_off[layer]:net.b_off[layer] + net.sizes[layer]] = db
