@@ -33,7 +33,7 @@ def numba_inference(net, x, y, T, gamma):
     def run():
         ops.feedforward(net, ws, x)
         ops.clamp_output(net, ws, y)
-        ops.predict_errors(net, ws, 1)
+        ops.predict_errors(net, ws, net.n_layers)
         ops.relax(net, ws, gamma, T, update, -1.0 / x.shape[0], grads)
     return run
 

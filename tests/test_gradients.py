@@ -118,31 +118,16 @@ def layer_vector(grad):
     return np.concatenate([dW.ravel(), db.ravel()])
 
 
-SMALL_BATCH_ROUNDING_BUG = (
-    "neurosim bug: below BLAS_MIN_BATCH, dense.feedforward sums W a from 0 and adds the bias last, "
-    "while _predict_layer starts the sum at the bias, so the predictions recomputed at tick 0 differ "
-    "from x_l = mu_l by rounding and the hidden errors are ~1e-16 instead of exactly 0")
-
-
 def assert_exactly_zero(array, batch, what, scale=1.0):
-    """Exact zero; rounding-level non-zeros on the hand-written-loop path are the known bug (xfail).
-
-    Only for deterministic tests: an xfail inside a hypothesis test would end its search early.
-    """
+    """Exactly zero on both kernel paths (loops and BLAS): tick 0 recomputes bit-identical predictions."""
     worst = float(np.max(np.abs(array))) if np.size(array) else 0.0
-    if worst == 0.0:
-        return
-    if batch < dense.BLAS_MIN_BATCH and worst <= 1e-13 * max(scale, 1.0):
-        pytest.xfail(f"{SMALL_BATCH_ROUNDING_BUG} ({what}: max |.| = {worst:.2e})")
-    raise AssertionError(f"{what} should be exactly 0, max |.| = {worst:.3e}")
+    assert worst == 0.0, f"{what} should be exactly 0, max |.| = {worst:.3e}"
 
 
 def assert_zero(array, batch, what, scale=1.0):
-    """For hypothesis tests: exactly 0 on the BLAS path, 0 to rounding on the loop path (known bug,
-    pinned exactly by the deterministic tests that call ``assert_exactly_zero``)."""
+    """Exactly zero, on the hand-written-loop path and the BLAS path alike."""
     worst = float(np.max(np.abs(array))) if np.size(array) else 0.0
-    limit = 0.0 if batch >= dense.BLAS_MIN_BATCH else 1e-13 * max(scale, 1.0)
-    assert worst <= limit, f"{what} should be 0, max |.| = {worst:.3e}"
+    assert worst == 0.0, f"{what} should be 0, max |.| = {worst:.3e}"
 
 
 # --------------------------------------------------------------------------- strategies

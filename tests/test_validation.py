@@ -187,12 +187,6 @@ def test_train_rejects_bad_arguments(no_kernels, digits, kwargs, exc, match):
 
 
 # --------------------------------------------------------------------------- divergence
-UNKNOWN_LAYER_BUG = (
-    "neurosim bug: the fused kernel and the tick loop stop when the batch energy overflows "
-    "(sum of e^2 = inf) while every value and error is still finite, so raise_divergence finds no "
-    "non-finite layer and reports 'an unknown layer' with exc.layer = None")
-
-
 @pytest.mark.parametrize("act", ["linear", "relu"])
 @pytest.mark.parametrize("entry", ["gradients", "simulator"])
 def test_divergence_names_tick_and_layer(act, entry):
@@ -210,8 +204,6 @@ def test_divergence_names_tick_and_layer(act, entry):
     assert f"tick {exc.tick}" in message
     assert "layer" in message and "gamma" in message
     np.testing.assert_array_equal(net.params, before)
-    if exc.layer is None and "unknown layer" in message:
-        pytest.xfail(UNKNOWN_LAYER_BUG)
     assert isinstance(exc.layer, int) and 1 <= exc.layer <= net.n_layers
     assert f"layer {exc.layer}" in message
 

@@ -172,11 +172,19 @@ def _energy(s_off, sizes, batch, errors):
 
 @njit(cache=True)
 def _first_nonfinite_layer(s_off, sizes, batch, values, errors):
+    """The first layer whose values, errors or squared-error sum are not finite (-1 if none).
+
+    The sum matters: a runaway can overflow the energy while every single value is still finite.
+    """
     for layer in range(1, sizes.shape[0]):
         start = s_off[layer]
+        total = 0.0
         for k in range(start, start + batch * sizes[layer]):
             if not (np.isfinite(values[k]) and np.isfinite(errors[k])):
                 return layer
+            total += errors[k] * errors[k]
+        if not np.isfinite(total):
+            return layer
     return -1
 
 
@@ -197,19 +205,23 @@ def feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
         a = _block(acts, s_off, sizes, batch, layer)
         mu = _block(preds, s_off, sizes, batch, layer)
         e = _block(errors, s_off, sizes, batch, layer)
+        # Same summation order as _predict_layer, so recomputed predictions equal x_l bit for bit
+        # and hidden errors are exactly 0 at tick 0 (Lemma 1 holds exactly, not to rounding).
         if batch >= BLAS_MIN_BATCH:
             mu[:, :] = np.dot(a_in, W.T)
+            for b in range(batch):
+                for i in range(sizes[layer]):
+                    mu[b, i] += bias[i]
         else:
             for b in range(batch):
                 for i in range(sizes[layer]):
-                    s = 0.0
+                    s = bias[i]
                     for j in range(sizes[layer - 1]):
                         s += W[i, j] * a_in[b, j]
                     mu[b, i] = s
         for b in range(batch):
             for i in range(sizes[layer]):
-                v = mu[b, i] + bias[i]
-                mu[b, i] = v
+                v = mu[b, i]
                 x[b, i] = v
                 e[b, i] = 0.0
                 a[b, i] = activate(act_code, v) if layer < n_layers else v

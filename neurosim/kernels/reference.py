@@ -83,6 +83,17 @@ def hebbian_update(error, presynaptic, scale):
     return scale * (error.T @ presynaptic), scale * error.sum(axis=0)
 
 
+def first_nonfinite_layer(state: ReferenceState) -> int:
+    """First layer whose values, errors or squared-error sum are not finite; -1 if none."""
+    for layer in range(1, len(state.values)):
+        values, errors = state.values[layer], state.errors[layer]
+        with np.errstate(over="ignore"):
+            total = float(np.sum(errors * errors))
+        if not (np.all(np.isfinite(values)) and np.all(np.isfinite(errors)) and np.isfinite(total)):
+            return layer
+    return -1
+
+
 def relax(weights, biases, activation, gamma, n_ticks, state: ReferenceState, update_tick, grad_scale):
     """n_ticks relaxation ticks; layer l's Hebbian term is taken at tick update_tick[l].
 
@@ -103,9 +114,7 @@ def relax(weights, biases, activation, gamma, n_ticks, state: ReferenceState, up
         current = relax_tick(weights, biases, activation, gamma, state)
         energies.append(current)
         if not np.isfinite(current):
-            for layer in range(1, n_layers + 1):
-                if not (np.all(np.isfinite(state.values[layer])) and np.all(np.isfinite(state.errors[layer]))):
-                    return grads, np.array(energies), (tick, layer)
+            return grads, np.array(energies), (tick, first_nonfinite_layer(state))
         take(tick)
     return grads, np.array(energies), (-1, -1)
 
@@ -171,8 +180,6 @@ def relax_fixed_prediction(weights, gamma, n_ticks, state: ReferenceState, gains
         current = relax_tick_fixed_prediction(weights, gamma, state, gains)
         energies.append(current)
         if not np.isfinite(current):
-            for layer in range(1, n_layers + 1):
-                if not (np.all(np.isfinite(state.values[layer])) and np.all(np.isfinite(state.errors[layer]))):
-                    return grads, np.array(energies), (tick, layer)
+            return grads, np.array(energies), (tick, first_nonfinite_layer(state))
         take(tick)
     return grads, np.array(energies), (-1, -1)

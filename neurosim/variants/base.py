@@ -146,22 +146,37 @@ class Variant:
         ops.feedforward(net, ws, x)
         output = ws.layer("values", net.n_layers).copy()
         self._output = output
-        self._loss = float(0.5 * np.sum((y - output) ** 2) / x.shape[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._loss = float(0.5 * np.sum((y - output) ** 2) / x.shape[0])
         if not np.isfinite(self._loss):
-            raise_divergence(self, net, ws, 0)
+            # The first layer whose values overflowed, else the output whose squared error did.
+            layer = next((l for l in range(1, net.n_layers + 1)
+                          if not np.all(np.isfinite(ws.layer("values", l)))), net.n_layers)
+            raise_divergence(self, net, ws, 0, layer)
         ops.clamp_output(net, ws, y)
 
 
 def raise_divergence(variant, net, ws, tick, layer=None):
-    """Raise :class:`DivergenceError` naming the tick and the first non-finite layer."""
+    """Raise :class:`DivergenceError` naming the tick and the first layer that overflowed.
+
+    A layer counts as overflowed when a value, an error or its squared-error sum is not finite.
+    """
     if layer is None or layer < 0:
-        layer = next((l for l in range(1, net.n_layers + 1)
-                      if not (np.all(np.isfinite(ws.layer("values", l)))
-                              and np.all(np.isfinite(ws.layer("errors", l))))), None)
+        layer = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for index in range(1, net.n_layers + 1):
+                values, errors = ws.layer("values", index), ws.layer("errors", index)
+                if not (np.all(np.isfinite(values)) and np.all(np.isfinite(errors))
+                        and np.isfinite(np.sum(errors * errors))):
+                    layer = index
+                    break
     where = f"layer {layer}" if layer is not None else "an unknown layer"
-    hint = ""
-    if "gamma" in variant.hyper:
+    if tick == 0:
+        hint = "; the feed-forward pass overflowed: the weights or inputs are too large"
+    elif "gamma" in variant.defaults:
         hint = f"; gamma={variant.hyper['gamma']} may be too large, or the weights have blown up"
+    else:
+        hint = "; the weights have blown up"
     raise DivergenceError(f"{variant.name}: non-finite value or error at tick {tick} in {where}{hint}",
                           tick=tick, layer=layer)
 

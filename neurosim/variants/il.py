@@ -44,7 +44,7 @@ class IL(Variant):
 
     def begin(self, net, ws, x, y, grads) -> float:
         self.feedforward_and_clamp(net, ws, x, y)
-        energy = ops.predict_errors(net, ws, first_layer=1, tick=0)
+        energy = ops.predict_errors(net, ws, first_layer=net.n_layers, tick=0)
         self._take(net, ws, 0, grads)
         return energy
 
@@ -65,7 +65,7 @@ class IL(Variant):
         x, y, ws = self.prepare(net, x, y)
         grads = np.zeros_like(net.params)
         self.feedforward_and_clamp(net, ws, x, y)
-        ops.predict_errors(net, ws, first_layer=1, tick=0)
+        ops.predict_errors(net, ws, first_layer=net.n_layers, tick=0)
         energies, (tick, layer) = ops.relax(net, ws, self.hyper["gamma"], self.n_ticks(net),
                                             self.update_ticks(net), -1.0 / ws.batch, grads)
         if tick >= 0:
