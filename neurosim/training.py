@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .circuit.network import Network
@@ -98,14 +99,33 @@ def _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed
     variant.check_network(net)
 
 
+# Below this many multiply-accumulates per matrix product, one BLAS thread is faster (measured in
+# benchmarks/bench_inference.py --threads on 2 cores).
+SINGLE_THREAD_MACS = 1 << 22
+
+
+def _blas_threads(net, batch_size, blas_threads):
+    if blas_threads is None:
+        return None
+    if blas_threads == "auto":
+        largest = max(int(np.prod(w.shape)) for w in net.weights)
+        return 1 if batch_size * largest < SINGLE_THREAD_MACS else None
+    return check_int(blas_threads, "blas_threads", minimum=1)
+
+
 def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer | None = None,
-          epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True) -> History:
+          epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True,
+          blas_threads="auto") -> History:
     """Train ``net`` in place with ``variant`` and ``optimizer`` (default ``SGD(lr=0.05)``).
 
     Each epoch shuffles the training set with ``seed + epoch``; the last batch may be smaller.
     Classification targets are one-hot. Samples are reshaped to the network's input by
     ``net.as_input`` (flat vectors, images ``(C, H, W)`` for a conv network, sequences ``(T, n_in)``
     for an RNN: 8x8 digits read row by row). Returns a :class:`History`.
+
+    ``blas_threads``: threads the BLAS library may use during training; ``"auto"`` picks one thread
+    for small matrix products (threads cost more than they save there, badly so on a busy machine)
+    and leaves the library's default for large ones; an int sets it; ``None`` leaves it alone.
     """
     optimizer = SGD(lr=0.05) if optimizer is None else optimizer
     _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed)
@@ -119,6 +139,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     bar = tqdm(total=epochs * n_batches, desc=f"{variant.name}", disable=not progress, leave=False,
                unit="batch")
     snapshot = np.empty_like(net.params)
+    limits = threadpool_limits(limits=_blas_threads(net, batch_size, blas_threads), user_api="blas")
     try:
         for epoch in range(epochs):
             order = np.random.default_rng(seed + epoch).permutation(n_samples)
@@ -156,4 +177,5 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
             bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{test['accuracy']:.3f}")
     finally:
         bar.close()
+        limits.restore_original_limits()
     return history
