@@ -58,6 +58,19 @@ class Counter:
         ticks = {event.tick for event in self.events if event.tick > 0}
         return max(ticks) if ticks else 0
 
+    @property
+    def critical_path(self) -> int:
+        """Sequential matrix products under the parallel-tick model (see :func:`critical_path`)."""
+        return critical_path(self.events)
+
+    def timeline(self) -> dict:
+        """``{(tick, layer): macs}``: the work of every layer on every tick (tick 0 = initialisation)."""
+        out = {}
+        for event in self.events:
+            key = (event.tick, event.layer)
+            out[key] = out.get(key, 0) + event.macs
+        return out
+
     def by_kernel(self) -> dict:
         """``{kernel: {"calls", "macs", "ops", "messages"}}``."""
         out = {}
@@ -76,6 +89,44 @@ class Counter:
                          f"{row['messages']:>12}")
         lines.append(f"{'total':<18}{len(self.events):>8}{self.macs:>14}{self.ops:>12}{self.messages:>12}")
         return "\n".join(lines)
+
+
+# What each kernel reads and writes, per layer l: x values, a activities, mu predictions, e errors,
+# fb feedback e_{l+1} W_{l+1} (stored at l), g frozen gains f'(x_l), dW the layer's weight term.
+# The critical path follows these data dependencies through the recorded events.
+DEPENDENCIES = {
+    "feedforward": (("a{l-1}",), ("x{l}", "a{l}", "mu{l}")),
+    "prediction": (("a{l-1}", "x{l}"), ("mu{l}", "e{l}")),
+    "feedback": (("e{l}",), ("fb{l-1}",)),
+    "value_update": (("x{l}", "e{l}", "fb{l}", "g{l}"), ("x{l}", "a{l}", "e{l}")),
+    "hebbian": (("e{l}", "a{l-1}"), ("dW{l}",)),
+    "output_delta": (("x{l}", "mu{l}"), ("e{l}",)),
+    "derivative": (("x{l}", "fb{l}"), ("e{l}", "g{l}")),
+    "error": (("x{l}", "mu{l}"), ("e{l}",)),
+}
+
+
+def _populations(templates, layer):
+    return [t.replace("{l-1}", str(layer - 1)).replace("{l}", str(layer)) for t in templates]
+
+
+def critical_path(events) -> int:
+    """Sequential matrix products on the longest dependency chain of ``events``.
+
+    The parallel-tick model: events run as soon as what they read is ready, so products on different
+    layers within a tick overlap, and a product adds 1 to the chain it extends (elementwise work
+    adds 0). Events must be in execution order, as recorded.
+    """
+    depth = {}
+    longest = 0
+    for event in events:
+        reads, writes = DEPENDENCIES.get(event.kernel, ((), ()))
+        level = max((depth.get(p, 0) for p in _populations(reads, event.layer)), default=0)
+        level += 1 if event.macs > 0 else 0
+        for population in _populations(writes, event.layer):
+            depth[population] = level
+        longest = max(longest, level)
+    return longest
 
 
 _ACTIVE: ContextVar = ContextVar("neurosim_counter", default=None)

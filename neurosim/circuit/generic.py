@@ -47,7 +47,8 @@ def _record_prediction(counter, net, batch, tick, layer, with_feedback):
     n_out, n_in = int(net.sizes[layer]), int(net.sizes[layer - 1])
     counter.record("prediction", tick, layer, macs=macs, ops=2 * batch * n_out, messages=batch * n_in)
     if with_feedback:
-        counter.record("feedback", tick, layer, macs=macs, messages=batch * n_out)
+        counter.record("feedback", tick, layer, macs=net.feedback_macs(layer, batch),
+                       messages=batch * n_out)
 
 
 def _record_update(counter, net, batch, tick):
@@ -219,7 +220,7 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
     ws.layer("errors", layer)[...] = activations.derivative(net.activation, ws.layer("values", layer)) * fb
     counter = counting.active()
     if counter is not None:
-        counter.record("feedback", tick, layer + 1, macs=net.layer_macs(layer + 1, ws.batch),
+        counter.record("feedback", tick, layer + 1, macs=net.feedback_macs(layer + 1, ws.batch),
                        messages=ws.batch * int(net.sizes[layer + 1]))
         counter.record("derivative", tick, layer, ops=2 * ws.batch * int(net.sizes[layer]))
 
@@ -258,7 +259,7 @@ def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
 
 def _record_fixed_prediction_tick(counter, net, batch, tick):
     for layer in range(2, net.n_layers + 1):
-        counter.record("feedback", tick, layer, macs=net.layer_macs(layer, batch),
+        counter.record("feedback", tick, layer, macs=net.feedback_macs(layer, batch),
                        messages=batch * int(net.sizes[layer]))
     _record_update(counter, net, batch, tick)
     for layer in range(1, net.n_layers + 1):

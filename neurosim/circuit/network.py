@@ -278,6 +278,10 @@ class Network:
         """Multiply-accumulates of one forward (or feedback, or hebbian) call of layer ``l``."""
         return self.blocks[layer - 1][1].macs(batch)
 
+    def feedback_macs(self, layer: int, batch: int) -> int:
+        """Multiply-accumulates of layer ``l``'s feedback (its VJP into layer ``l - 1``)."""
+        return self.layer_macs(layer, batch)
+
     def param_groups(self) -> list:
         """``[(start, stop), ...]``: the slice of ``params`` holding ``W_l`` and ``b_l``, per layer."""
         return [(int(self.w_off[l]), int(self.b_end[l])) for l in range(1, self.n_layers + 1)]

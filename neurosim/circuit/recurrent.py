@@ -222,6 +222,13 @@ class RNN(Network):
             return batch * self.n_out * self.n_hidden
         return batch * self.n_hidden * (self.n_in + (self.n_hidden if layer >= 2 else 0))
 
+    def feedback_macs(self, layer: int, batch: int) -> int:
+        """Feedback reaches only the hidden state below, through W_hh (or W_hy from the output);
+        the input sequence is clamped and receives none."""
+        if layer == self.n_layers:
+            return batch * self.n_out * self.n_hidden
+        return batch * self.n_hidden * self.n_hidden if layer >= 2 else 0
+
     def param_groups(self) -> list:
         """Slices of ``params`` per weight matrix with its bias: ``W_xh``; ``W_hh, b_h``; ``W_hy, b_y``."""
         return [(self.slices["W_xh"][0].start, self.slices["W_xh"][0].stop),
