@@ -113,12 +113,12 @@ def _layer_macs(net, batch):
 
 
 def il_macs(net, batch, T):
-    """Closed form from neurosim/circuit/ops.py: feed-forward S; at tick 0 the output prediction
-    (s_L) and, for L >= 2, its feedback e_L W_L (s_L); each tick prediction and feedback for
-    l = 2..L (2 (S - s_1)); Hebbian S."""
+    """Closed form from neurosim/circuit/ops.py: feed-forward S; at tick 0 only the output's feedback
+    e_L W_L (s_L, for L >= 2; mu_L is known from the forward pass); each tick prediction and feedback
+    for l = 2..L (2 (S - s_1)); Hebbian S."""
     per = _layer_macs(net, batch)
     S, s1, sL = sum(per), per[0], per[-1]
-    return S + sL + (sL if net.n_layers >= 2 else 0) + 2 * T * (S - s1) + S
+    return S + (sL if net.n_layers >= 2 else 0) + 2 * T * (S - s1) + S
 
 
 def _events(counter):

@@ -139,6 +139,15 @@ def output_error(net, ws, output, y) -> None:
         counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
 
 
+def feedback(net, ws, layer: int, tick: int = 0) -> None:
+    """feedback_{l-1} = VJP_l(e_l) for one layer, from its current errors."""
+    _feedback(net, ws, layer, _memo(net, ws))
+    counter = counting.active()
+    if counter is not None:
+        counter.record("feedback", tick, layer, macs=net.feedback_macs(layer, ws.batch),
+                       messages=ws.batch * int(net.sizes[layer]))
+
+
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
     """mu_l, e_l for l >= first_layer, feedback_{l-1} = VJP_l(e_l) for l >= 2; returns the energy."""
     for layer in range(1, first_layer):

@@ -75,6 +75,18 @@ def output_error(net, ws, output, y) -> None:
         counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
 
 
+def feedback(net, ws, layer: int, tick: int = 0) -> None:
+    """feedback_{l-1} = e_l W_l for one layer (l >= 2), from its current errors."""
+    if not net.is_dense:
+        return generic.feedback(net, ws, layer, tick)
+    dense._feedback_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, layer, ws.errors,
+                          ws.feedback)
+    counter = counting.active()
+    if counter is not None:
+        n_out, n_in = _dims(net, layer)
+        counter.record("feedback", tick, layer, macs=ws.batch * n_out * n_in, messages=ws.batch * n_out)
+
+
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
     """mu_l, e_l for l >= first_layer (and feedback); returns the energy (batch mean)."""
     if not net.is_dense:

@@ -43,16 +43,26 @@ class IL(Variant):
         return np.full(net.n_layers + 1, self.n_ticks(net), dtype=np.int64)
 
     def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        energy = ops.predict_errors(net, ws, first_layer=net.n_layers, tick=0)
+        self._initialise(net, ws, x, y)
         self._take(net, ws, 0, grads)
-        return energy
+        return self._loss
 
     def tick(self, net, ws, tick, grads) -> float:
         energy = ops.relax_tick(net, ws, self.hyper["gamma"], tick)
         if np.isfinite(energy):
             self._take(net, ws, tick, grads)
         return energy
+
+    def _initialise(self, net, ws, x, y) -> None:
+        """Tick 0: feed-forward init, clamp, e_L = y - mu_L and its feedback e_L W_L.
+
+        The hidden errors are 0 and mu_L is already known from the forward pass, so the only new
+        matrix product is the feedback; the energy equals the loss.
+        """
+        self.feedforward_and_clamp(net, ws, x, y)
+        ops.output_error(net, ws, self._output, y)
+        if net.n_layers >= 2:
+            ops.feedback(net, ws, net.n_layers, tick=0)
 
     def _take(self, net, ws, tick, grads) -> None:
         due = self.update_ticks(net)
@@ -64,8 +74,7 @@ class IL(Variant):
         """The fused path: one numba call runs all ticks and takes the Hebbian terms."""
         x, y, ws = self.prepare(net, x, y)
         grads = np.zeros_like(net.params)
-        self.feedforward_and_clamp(net, ws, x, y)
-        ops.predict_errors(net, ws, first_layer=net.n_layers, tick=0)
+        self._initialise(net, ws, x, y)
         energies, (tick, layer) = ops.relax(net, ws, self.hyper["gamma"], self.n_ticks(net),
                                             self.update_ticks(net), -1.0 / ws.batch, grads)
         if tick >= 0:

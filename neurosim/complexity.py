@@ -1,0 +1,227 @@
+"""What a training step costs in time and work, measured by the counters and in closed form.
+
+Zahid, Guo & Fountas 2023 ("Predictive coding as a neuromorphic alternative to backpropagation: a
+critical evaluation", Neural Computation 35:1881) compare PC variants with BP under a maximally
+parallel model: every layer updates at once within a tick, so a step's latency is set by its longest
+chain of dependent matrix products. This module measures, for one training step:
+
+- ``macs``: multiply-accumulates of every matrix product (forward, feedback, Hebbian);
+- ``ops``: elementwise operations; ``messages``: scalars sent between populations;
+- ``ticks``: inference ticks after the feed-forward initialisation (tick 0);
+- ``critical_path``: sequential matrix products on the longest dependency chain
+  (:func:`neurosim.counting.critical_path`).
+
+:func:`analytic` gives the same quantities in closed form (derived in ``docs/complexity.md``) and the
+tests hold the two equal. Notation: ``P_l`` the MACs of one call of layer ``l`` on the batch
+(``net.layer_macs``), ``F_l`` those of its feedback (``net.feedback_macs``; ``F_l = P_l`` except for an
+RNN's time copies), ``S = sum_l P_l``, ``R = sum_{l>=2} F_l``, ``Q = sum_{l>=2} P_l``:
+
+| variant | macs | ticks | critical path |
+|---|---|---|---|
+| ``bp``  | ``2 S + R`` | ``L - 1`` | ``2 L`` |
+| ``il``  | ``2 S + F_L + T (Q + R)`` | ``T`` | ``L + 1 + 2 T`` |
+| ``zil`` | ``2 S + F_L + (L - 1)(Q + R)`` | ``L - 1`` | ``3 L - 1`` |
+| ``fpa`` | ``2 S + T R`` | ``T`` | ``2 L`` if ``T >= L - 1`` |
+
+(for ``L = 1`` there is no feedback: ``F_L`` and ``R`` are 0 and ``il``'s path is 2.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import counting
+from .circuit.network import Network, mlp
+from .variants.base import Variant, variant as make_variant
+
+ANALYTIC = ("bp", "il", "zil", "fpa")
+
+
+@dataclass
+class Report:
+    """Measured cost of one training step of ``variant`` on ``network`` (exact integers)."""
+
+    variant: str
+    network: str
+    batch_size: int
+    n_layers: int
+    macs: int
+    ops: int
+    messages: int
+    ticks: int
+    critical_path: int
+    counter: counting.Counter = field(repr=False, default=None)
+
+    def as_dict(self) -> dict:
+        return {key: getattr(self, key) for key in
+                ("variant", "network", "batch_size", "n_layers", "macs", "ops", "messages", "ticks",
+                 "critical_path")}
+
+    def table(self) -> str:
+        """The counts, then the work per kernel."""
+        head = " ".join(f"{key}={value}" for key, value in self.as_dict().items())
+        return head + "\n" + self.counter.table()
+
+    def activity(self) -> np.ndarray:
+        """``(L, ticks + 1)`` MACs of each layer (rows 1..L) on each tick (columns 0..ticks)."""
+        grid = np.zeros((self.n_layers, self.ticks + 1), dtype=np.int64)
+        for (tick, layer), macs in self.counter.timeline().items():
+            if 1 <= layer <= self.n_layers and 0 <= tick <= self.ticks:
+                grid[layer - 1, tick] += macs
+        return grid
+
+    def plot_timeline(self, ax=None):
+        """Gantt-style chart: layers x ticks, shaded where a layer does matrix work, blank when idle."""
+        import matplotlib.pyplot as plt
+
+        grid = self.activity()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(min(2 + 0.35 * grid.shape[1], 12), 1 + 0.4 * grid.shape[0]))
+        shown = np.where(grid > 0, np.log10(np.maximum(grid, 1)), np.nan)
+        ax.imshow(shown, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
+                  extent=[-0.5, grid.shape[1] - 0.5, 0.5, grid.shape[0] + 0.5])
+        ax.set_xlabel("tick (0 = feed-forward initialisation)")
+        ax.set_ylabel("layer")
+        ax.set_title(f"{self.variant}: active layers per tick (colour: log10 MACs)")
+        return ax
+
+
+def _random_batch(net, batch_size, seed, x):
+    rng = np.random.default_rng(seed)
+    if x is None:
+        shape = getattr(net, "input_shape", None)
+        if shape is None:
+            raise ValueError("x is required for this network (an RNN's sequence length sets its depth)")
+        x = rng.standard_normal((batch_size,) + tuple(shape))
+    x = net.check_input(x, "x")
+    y = rng.standard_normal((x.shape[0], net.n_outputs))
+    return x, y
+
+
+def _as_variant(spec) -> Variant:
+    if isinstance(spec, Variant):
+        return spec
+    if isinstance(spec, str):
+        return make_variant(spec)
+    if isinstance(spec, tuple) and len(spec) == 2:
+        return make_variant(spec[0], **spec[1])
+    raise TypeError(f"variant must be a name, (name, hyper) or neurosim.variant(...), got {spec!r}")
+
+
+def measure(net: Network, variant, batch_size: int = 1, seed: int = 0, x=None) -> Report:
+    """Run one training step's inference and weight terms with the counters on.
+
+    ``x`` defaults to a standard-normal batch of ``batch_size`` samples (required for an RNN, whose
+    depth is its sequence length); targets are random. Counts do not depend on the data.
+    """
+    variant = _as_variant(variant)
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
+    x, y = _random_batch(net, batch_size, seed, x)
+    with counting.count() as counter:
+        variant.compute(net, x, y)
+    arch = "-".join(str(int(n)) for n in net.sizes)
+    return Report(variant=variant.name, network=arch, batch_size=x.shape[0], n_layers=net.n_layers,
+                  macs=counter.macs, ops=counter.ops, messages=counter.messages,
+                  ticks=variant.n_ticks(net), critical_path=counter.critical_path, counter=counter)
+
+
+def analytic(net: Network, variant, batch_size: int = 1) -> dict:
+    """Closed-form ``{"macs", "ticks", "critical_path"}`` of one step (see the module table).
+
+    ``net`` must already know its depth (an RNN: after one ``check_input``).
+    """
+    variant = _as_variant(variant)
+    name = variant.name
+    if name not in ANALYTIC:
+        raise ValueError(f"no closed form for variant {name!r}; closed forms exist for "
+                         f"{', '.join(ANALYTIC)} (use measure() for the others)")
+    n_layers = net.n_layers
+    layer = [net.layer_macs(l, batch_size) for l in range(1, n_layers + 1)]
+    feedback = [net.feedback_macs(l, batch_size) for l in range(1, n_layers + 1)]
+    S, Q, R = sum(layer), sum(layer[1:]), sum(feedback[1:])
+    F_L = feedback[-1] if n_layers >= 2 else 0
+    ticks = variant.n_ticks(net)
+    if name == "bp":
+        return {"macs": 2 * S + R, "ticks": ticks, "critical_path": 2 * n_layers}
+    if name in ("il", "zil"):
+        path = n_layers + 1 + 2 * ticks if n_layers >= 2 else 2
+        return {"macs": 2 * S + F_L + ticks * (Q + R), "ticks": ticks, "critical_path": path}
+    # fpa: errors travel down one layer per tick along frozen feedback; the chain is BP's once T >= L-1.
+    path = 2 * n_layers if ticks >= n_layers - 1 else n_layers + ticks + 1
+    return {"macs": 2 * S + ticks * R, "ticks": ticks, "critical_path": path}
+
+
+@dataclass
+class Comparison:
+    """Counts of several variants over depths, with ratios to BP. ``rows``: one dict per (depth,
+    variant) with the measured counts, ``*_vs_bp`` ratios and, where a closed form exists,
+    ``analytic_*`` values."""
+
+    rows: list
+    width: int
+    batch_size: int
+
+    def table(self) -> str:
+        """Markdown table, ratio to BP in every column."""
+        lines = ["| L | variant | ticks | critical path | x BP | MACs | x BP | messages | x BP |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            lines.append(f"| {r['n_layers']} | {r['variant']} | {r['ticks']} | {r['critical_path']} | "
+                         f"{r['critical_path_vs_bp']:.2f} | {r['macs']} | {r['macs_vs_bp']:.2f} | "
+                         f"{r['messages']} | {r['messages_vs_bp']:.2f} |")
+        return "\n".join(lines)
+
+    def plot(self):
+        """Critical path and work against depth, one line per variant; returns the figure."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        for name in dict.fromkeys(r["variant"] for r in self.rows):
+            rows = [r for r in self.rows if r["variant"] == name]
+            depths = [r["n_layers"] for r in rows]
+            axes[0].plot(depths, [r["critical_path"] for r in rows], marker=".", label=name)
+            axes[1].plot(depths, [r["macs"] for r in rows], marker=".", label=name)
+        axes[0].set_ylabel("critical path (sequential matrix products)")
+        axes[1].set_ylabel(f"work (MACs, batch {self.batch_size})")
+        axes[1].set_yscale("log")
+        for ax in axes:
+            ax.set_xlabel("depth L")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"one training step, width {self.width}")
+        fig.tight_layout()
+        return fig
+
+
+def compare(variants=("bp", "il", "fpa", "zil"), depths=range(2, 17), width: int = 128,
+            batch_size: int = 1, n_inputs: int | None = None, n_outputs: int = 10,
+            progress: bool = False) -> Comparison:
+    """Measure every variant on dense nets ``[n_inputs, width x (L-1), n_outputs]`` for each depth L.
+
+    ``variants``: names, ``(name, hyper)`` pairs or variant objects; BP is always measured as the
+    reference for the ratios.
+    """
+    from tqdm.auto import tqdm
+
+    specs = [_as_variant(v) for v in variants]
+    depths = [int(d) for d in depths]
+    if not depths or min(depths) < 1:
+        raise ValueError(f"depths must be >= 1, got {depths}")
+    rows = []
+    for depth in tqdm(depths, disable=not progress, desc="depths"):
+        net = mlp([n_inputs or width] + [width] * (depth - 1) + [n_outputs], seed=0)
+        reference = measure(net, "bp", batch_size)
+        for spec in specs:
+            report = reference if spec.name == "bp" and not spec.hyper else measure(net, spec, batch_size)
+            row = report.as_dict()
+            row["variant"] = repr(spec).replace("variant(", "").rstrip(")").replace("'", "")
+            for key in ("critical_path", "macs", "messages", "ticks"):
+                base = getattr(reference, key)
+                row[f"{key}_vs_bp"] = getattr(report, key) / base if base else float("nan")
+            if spec.name in ANALYTIC:
+                for key, value in analytic(net, spec, batch_size).items():
+                    row[f"analytic_{key}"] = value
+            rows.append(row)
+    return Comparison(rows=rows, width=width, batch_size=batch_size)
