@@ -103,6 +103,65 @@ def run_train(args) -> int:
     return 0
 
 
+def _depths(text: str) -> range:
+    """``"2:16"`` (inclusive) or ``"4"``."""
+    try:
+        if ":" in text:
+            start, stop = (int(part) for part in text.split(":", 1))
+            return range(start, stop + 1)
+        return range(int(text), int(text) + 1)
+    except ValueError:
+        raise ValueError(f"--depths expects START:STOP or N, got {text!r}") from None
+
+
+def _variant_specs(text: str) -> list:
+    """``"bp,il:T=3,zil"`` -> ``["bp", ("il", {"T": 3}), "zil"]``."""
+    specs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, rest = item.partition(":")
+        hyper = {}
+        for assignment in filter(None, rest.split(":")):
+            key, _, value = assignment.partition("=")
+            try:
+                hyper[key] = int(value)
+            except ValueError:
+                hyper[key] = float(value)
+        specs.append((name, hyper) if hyper else name)
+    if not specs:
+        raise ValueError("--variants is empty")
+    return specs
+
+
+def run_complexity(args) -> int:
+    _figure_backend()
+    import matplotlib.pyplot as plt
+
+    from neurosim import complexity
+    from neurosim.circuit.network import mlp
+
+    comparison = complexity.compare(_variant_specs(args.variants), depths=_depths(args.depths),
+                                    width=args.width, batch_size=args.batch_size, progress=not args.quiet)
+    print(comparison.table())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = comparison.plot()
+    fig.savefig(out / "complexity_vs_depth.png", dpi=120)
+    plt.close(fig)
+    depth = max(_depths(args.depths))
+    net = mlp([args.width] * depth + [10], seed=0)
+    specs = _variant_specs(args.variants)
+    fig, axes = plt.subplots(len(specs), 1, figsize=(10, 1.2 + 1.6 * len(specs)), squeeze=False)
+    for ax, spec in zip(axes[:, 0], specs):
+        complexity.measure(net, spec, args.batch_size).plot_timeline(ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "timelines.png", dpi=120)
+    plt.close(fig)
+    with open(out / "complexity.json", "w") as handle:
+        json.dump({"width": args.width, "batch_size": args.batch_size, "rows": comparison.rows}, handle, indent=1)
+    print(f"saved complexity_vs_depth.png, timelines.png (L={depth}) and complexity.json in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurosim", description="Simulate predictive-coding circuits and compare them with backprop.")
@@ -127,6 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config value, e.g. --set train.epochs=3 (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
+    cx = sub.add_parser("complexity", help="count ticks, work and critical path of variants against BP",
+                        description="Measure one training step of each variant on dense nets of every "
+                                    "depth, print the counts with their ratio to BP, save plots.")
+    cx.add_argument("--variants", default="bp,il,fpa,zil",
+                    help="comma-separated names, hyper-parameters after colons, e.g. bp,il:T=3,zil "
+                         "(default: %(default)s)")
+    cx.add_argument("--depths", default="2:16", help="START:STOP, inclusive (default: %(default)s)")
+    cx.add_argument("--width", type=int, default=128, help="hidden width (default: %(default)s)")
+    cx.add_argument("--batch-size", type=int, default=1, help="batch size (default: %(default)s)")
+    cx.add_argument("--out", default="neurosim-complexity", help="output folder (default: %(default)s)")
+    cx.add_argument("--quiet", action="store_true", help="no progress bar")
+    cx.set_defaults(run=run_complexity)
     return parser
 
 
