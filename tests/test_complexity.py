@@ -1,0 +1,128 @@
+"""Oracle: closed forms. Measured counts (per event, where each kernel runs) equal the analytic
+formulas of neurosim.complexity for dense, convolutional and recurrent circuits; Lemma 1 of Zahid et
+al. 2023 holds on the simulator's traces; the paper's conclusion (no variant beats BP's critical
+path once every layer gets its update) holds on the measured table."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import neurosim as ns
+from neurosim import complexity
+from neurosim.cli import main
+
+VARIANT_SPECS = st.one_of(
+    st.just("bp"), st.just("zil"),
+    st.builds(lambda T: ("il", {"T": T}), st.integers(1, 8)),
+    st.builds(lambda T: ("fpa", {"T": T}), st.integers(1, 8)),
+)
+
+
+def assert_analytic_equals_measured(net, spec, batch, x=None):
+    measured = complexity.measure(net, spec, batch_size=batch, x=x)
+    closed = complexity.analytic(net, spec, batch_size=batch)
+    assert (measured.macs, measured.ticks, measured.critical_path) == (
+        closed["macs"], closed["ticks"], closed["critical_path"]), (spec, measured.as_dict(), closed)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=7), batch=st.integers(1, 20),
+       spec=VARIANT_SPECS)
+def test_dense_counts_equal_closed_forms(sizes, batch, spec):
+    assert_analytic_equals_measured(ns.mlp(sizes, seed=0), spec, batch)
+
+
+@settings(max_examples=15, deadline=None)
+@given(channels=st.integers(1, 3), stride=st.integers(1, 2), padding=st.integers(0, 1),
+       pool=st.booleans(), batch=st.integers(1, 4), spec=VARIANT_SPECS)
+def test_conv_counts_equal_closed_forms(channels, stride, padding, pool, batch, spec):
+    layers = [ns.layers.Conv2d(1, channels, 3, stride=stride, padding=padding)]
+    side = (8 + 2 * padding - 3) // stride + 1
+    if pool and side >= 2:
+        layers.append(ns.layers.AvgPool2d(2))
+        side //= 2
+    layers += [ns.layers.Conv2d(channels, 2, 1), ns.layers.Flatten(), ns.layers.Dense(2 * side * side, 3)]
+    net = ns.Network(layers, activation="tanh", input_shape=(1, 8, 8), seed=0)
+    assert_analytic_equals_measured(net, spec, batch)
+
+
+@settings(max_examples=15, deadline=None)
+@given(steps=st.integers(1, 6), hidden=st.integers(1, 5), batch=st.integers(1, 4), spec=VARIANT_SPECS)
+def test_rnn_counts_equal_closed_forms(steps, hidden, batch, spec):
+    net = ns.rnn(3, hidden, 2, seed=0)
+    x = np.random.default_rng(0).standard_normal((batch, steps, 3))
+    net.check_input(x)
+    assert_analytic_equals_measured(net, spec, batch, x=x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=2, max_size=8), batch=st.integers(1, 8))
+def test_bp_macs_closed_form_of_the_issue(sizes, batch):
+    """3 * sum_l B n_{l-1} n_l - B n_0 n_1: forward, weight gradients, and deltas below layer 1."""
+    report = complexity.measure(ns.mlp(sizes), "bp", batch_size=batch)
+    total = sum(batch * sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
+    assert report.macs == 3 * total - batch * sizes[0] * sizes[1]
+    assert report.critical_path == 2 * (len(sizes) - 1)
+
+
+@pytest.mark.parametrize("name", ["il", "fpa", "zil"])
+@pytest.mark.parametrize("depth", [2, 3, 5, 8])
+def test_lemma_1_first_nonzero_error_at_tick_L_minus_l(name, depth):
+    """From feed-forward initialisation e_l is exactly zero before tick L - l and non-zero at it."""
+    net = ns.mlp([4] + [6] * (depth - 1) + [3], activation="tanh", seed=depth)
+    rng = np.random.default_rng(depth)
+    x, y = rng.standard_normal((2, 4)), rng.standard_normal((2, 3))
+    hyper = {} if name == "zil" else {"T": depth + 2}
+    trace = ns.Simulator(net, ns.variant(name, **hyper)).run(x, y, record=("errors",))
+    for layer in range(1, depth + 1):
+        first = depth - layer
+        before = trace.errors[layer][:first]
+        assert np.all(before == 0.0), (layer, first)
+        if first <= trace.ticks:
+            assert np.any(trace.errors[layer][first] != 0.0), (layer, first)
+
+
+def test_no_variant_beats_bp_once_every_layer_is_updated():
+    """Zahid et al. 2023: with every layer updated, no variant's critical path or work is below BP's.
+    IL with T < L - 1 can be shorter, and the table says why: its lowest layers get no update."""
+    table = complexity.compare(["bp", "il", ("il", {"T": 3}), "fpa", "zil"], depths=range(2, 11),
+                               width=16)
+    for row in table.rows:
+        if row["all_layers_updated"]:
+            assert row["critical_path_vs_bp"] >= 1.0, row
+            assert row["macs_vs_bp"] >= 1.0, row
+    short = [r for r in table.rows if r["variant"].startswith("il, T=3") and r["n_layers"] > 4]
+    assert short and not any(r["all_layers_updated"] for r in short)
+    assert any(r["critical_path_vs_bp"] < 1.0 for r in short)
+    assert "every layer updated" in table.table()
+
+
+def test_report_table_and_timeline():
+    import matplotlib.pyplot as plt
+
+    report = complexity.measure(ns.mlp([5, 6, 7, 3]), ("il", {"T": 4}), batch_size=2)
+    grid = report.activity()
+    assert grid.shape == (3, 5)
+    assert np.all(grid[:, 0] > 0)          # tick 0: feed-forward through every layer
+    assert grid[0, 1] == 0                 # layer 1's prediction never changes (input clamped)
+    assert "hebbian" in report.table()
+    ax = report.plot_timeline()
+    assert ax.get_xlabel().startswith("tick")
+    plt.close("all")
+
+
+def test_analytic_rejects_unknown_variant_clearly():
+    with pytest.raises(ValueError, match="closed form"):
+        complexity.analytic(ns.mlp([3, 4, 2]), "ipc")
+
+
+def test_cli_complexity_writes_table_and_plots(tmp_path, capsys):
+    code = main(["complexity", "--variants", "bp,il:T=3,zil", "--depths", "2:4", "--width", "8",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| 4 | zil |" in out and "x BP" in out
+    for name in ("complexity_vs_depth.png", "timelines.png", "complexity.json"):
+        assert (tmp_path / name).stat().st_size > 0
