@@ -1,7 +1,7 @@
 """Exact counts of the work a simulation does, recorded where each kernel runs.
 
-Every kernel call goes through :mod:`neurosim.circuit.ops`, which reports what that call did to the
-active :class:`Counter` (if any): multiply-accumulates (``macs``), elementwise operations (``ops``:
+Every kernel call goes through :mod:`neurosim.circuit.ops`, which reports what that call did
+(always: to the process-wide :func:`totals`; with every tick and layer inside a :func:`count` block): multiply-accumulates (``macs``), elementwise operations (``ops``:
 bias additions, activation and derivative evaluations, value and error updates), and ``messages``
 (scalars sent from one population to another: activities up to the error neurons they predict,
 errors down to the value neurons they drive). Each event carries its tick and layer, so the counts
@@ -30,27 +30,121 @@ class Event:
     messages: int = 0
 
 
-@dataclass
-class Counter:
-    """Accumulates :class:`Event` records; totals are exact integers."""
+@dataclass(frozen=True)
+class _Repeat:
+    """The same events on every tick ``first..last``, in ``template`` order within each tick.
 
-    events: list = field(default_factory=list)
+    A fused kernel running T identical ticks is recorded as one of these, so recording costs O(L)
+    per call instead of O(T L); :attr:`Counter.events` expands it in execution order.
+    """
+
+    template: tuple
+    first: int
+    last: int
+
+    def expand(self):
+        for tick in range(self.first, self.last + 1):
+            for kernel, layer, macs, ops, messages in self.template:
+                yield Event(kernel, tick, layer, macs, ops, messages)
+
+
+class Totals:
+    """Per-kernel sums ``{kernel: [calls, macs, ops, messages]}``: the always-on, cheap counter."""
+
+    def __init__(self):
+        self.kernels = {}
 
     def record(self, kernel: str, tick: int, layer: int, macs: int = 0, ops: int = 0,
                messages: int = 0) -> None:
-        self.events.append(Event(kernel, int(tick), int(layer), int(macs), int(ops), int(messages)))
+        row = self.kernels.get(kernel)
+        if row is None:
+            row = self.kernels[kernel] = [0, 0, 0, 0]
+        row[0] += 1
+        row[1] += macs
+        row[2] += ops
+        row[3] += messages
+
+    def record_ticks(self, template, first: int, last: int) -> None:
+        """Record ``template`` events ``(kernel, layer, macs, ops, messages)`` on ticks first..last."""
+        times = last - first + 1
+        if times <= 0:
+            return
+        for kernel, layer, macs, ops, messages in template:
+            row = self.kernels.get(kernel)
+            if row is None:
+                row = self.kernels[kernel] = [0, 0, 0, 0]
+            row[0] += times
+            row[1] += times * macs
+            row[2] += times * ops
+            row[3] += times * messages
+
+    def _sum(self, index):
+        return sum(row[index] for row in self.kernels.values())
 
     @property
     def macs(self) -> int:
-        return sum(event.macs for event in self.events)
+        return self._sum(1)
 
     @property
     def ops(self) -> int:
-        return sum(event.ops for event in self.events)
+        return self._sum(2)
 
     @property
     def messages(self) -> int:
-        return sum(event.messages for event in self.events)
+        return self._sum(3)
+
+    def by_kernel(self) -> dict:
+        """``{kernel: {"calls", "macs", "ops", "messages"}}`` (``calls`` counts layer-tick events)."""
+        return {kernel: dict(zip(("calls", "macs", "ops", "messages"), row))
+                for kernel, row in self.kernels.items()}
+
+    def table(self) -> str:
+        rows = self.by_kernel()
+        lines = [f"{'kernel':<18}{'events':>8}{'MACs':>14}{'ops':>12}{'messages':>12}"]
+        for kernel, row in rows.items():
+            lines.append(f"{kernel:<18}{row['calls']:>8}{row['macs']:>14}{row['ops']:>12}"
+                         f"{row['messages']:>12}")
+        lines.append(f"{'total':<18}{sum(r['calls'] for r in rows.values()):>8}{self.macs:>14}"
+                     f"{self.ops:>12}{self.messages:>12}")
+        return "\n".join(lines)
+
+    def reset(self) -> None:
+        self.kernels.clear()
+
+
+class Counter(Totals):
+    """Totals plus every event with its tick and layer (for timelines and the critical path)."""
+
+    def __init__(self):
+        super().__init__()
+        self._records = []
+        self._expanded = None
+
+    def record(self, kernel: str, tick: int, layer: int, macs: int = 0, ops: int = 0,
+               messages: int = 0) -> None:
+        super().record(kernel, tick, layer, macs, ops, messages)
+        self._records.append(Event(kernel, int(tick), int(layer), int(macs), int(ops), int(messages)))
+        self._expanded = None
+
+    def record_ticks(self, template, first: int, last: int) -> None:
+        if last < first:
+            return
+        super().record_ticks(template, first, last)
+        self._records.append(_Repeat(tuple(template), int(first), int(last)))
+        self._expanded = None
+
+    @property
+    def events(self) -> list:
+        """Every event in execution order (repeated ticks expanded)."""
+        if self._expanded is None:
+            out = []
+            for record in self._records:
+                if isinstance(record, Event):
+                    out.append(record)
+                else:
+                    out.extend(record.expand())
+            self._expanded = out
+        return self._expanded
 
     @property
     def ticks(self) -> int:
@@ -70,25 +164,6 @@ class Counter:
             key = (event.tick, event.layer)
             out[key] = out.get(key, 0) + event.macs
         return out
-
-    def by_kernel(self) -> dict:
-        """``{kernel: {"calls", "macs", "ops", "messages"}}``."""
-        out = {}
-        for event in self.events:
-            row = out.setdefault(event.kernel, {"calls": 0, "macs": 0, "ops": 0, "messages": 0})
-            row["calls"] += 1
-            row["macs"] += event.macs
-            row["ops"] += event.ops
-            row["messages"] += event.messages
-        return out
-
-    def table(self) -> str:
-        lines = [f"{'kernel':<18}{'events':>8}{'MACs':>14}{'ops':>12}{'messages':>12}"]
-        for kernel, row in self.by_kernel().items():
-            lines.append(f"{kernel:<18}{row['calls']:>8}{row['macs']:>14}{row['ops']:>12}"
-                         f"{row['messages']:>12}")
-        lines.append(f"{'total':<18}{len(self.events):>8}{self.macs:>14}{self.ops:>12}{self.messages:>12}")
-        return "\n".join(lines)
 
 
 # What each kernel reads and writes, per layer l: x values, a activities, mu predictions, e errors,
@@ -130,16 +205,46 @@ def critical_path(events) -> int:
 
 
 _ACTIVE: ContextVar = ContextVar("neurosim_counter", default=None)
+_TOTALS = Totals()
+_ENABLED = [True]
 
 
 def active() -> Counter | None:
-    """The counter receiving events in this context, or ``None``."""
+    """The detailed counter receiving events in this context, or ``None``."""
     return _ACTIVE.get()
+
+
+def sink():
+    """Where ops report work: the active :class:`Counter`, else the process-wide :func:`totals`
+    (counting is on by default), else ``None`` when disabled with :func:`set_enabled`."""
+    counter = _ACTIVE.get()
+    if counter is not None:
+        return counter
+    return _TOTALS if _ENABLED[0] else None
+
+
+def totals() -> Totals:
+    """The process-wide running totals, kept since start-up or the last :func:`reset_totals`."""
+    return _TOTALS
+
+
+def reset_totals() -> None:
+    _TOTALS.reset()
+
+
+def set_enabled(enabled: bool) -> None:
+    """Switch the always-on totals on or off (a :func:`count` block records regardless)."""
+    _ENABLED[0] = bool(enabled)
 
 
 @contextmanager
 def count():
-    """Record every kernel's work inside the ``with`` block into a fresh :class:`Counter`."""
+    """Record every kernel's work inside the ``with`` block into a fresh :class:`Counter`.
+
+        with neurosim.counting.count() as counter:
+            variant.gradients(net, x, y)
+        counter.macs, counter.ticks, counter.critical_path, counter.table()
+    """
     counter = Counter()
     token = _ACTIVE.set(counter)
     try:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations, counting
+from . import work
 
 
 def _is_hidden(net, layer: int) -> bool:
@@ -40,26 +41,6 @@ def _energy(ws) -> float:
     errors = ws.errors[ws.s_off[1]:]
     # einsum, not np.dot: a BLAS call is slower than the reduction itself at these sizes.
     return float(0.5 * np.einsum("i,i->", errors, errors, dtype=np.float64) / ws.batch)
-
-
-def _record_prediction(counter, net, batch, tick, layer, with_feedback):
-    macs = net.layer_macs(layer, batch)
-    n_out, n_in = int(net.sizes[layer]), int(net.sizes[layer - 1])
-    counter.record("prediction", tick, layer, macs=macs, ops=2 * batch * n_out, messages=batch * n_in)
-    if with_feedback:
-        counter.record("feedback", tick, layer, macs=net.feedback_macs(layer, batch),
-                       messages=batch * n_out)
-
-
-def _record_update(counter, net, batch, tick):
-    for layer in range(1, net.n_layers):
-        n = int(net.sizes[layer])
-        counter.record("value_update", tick, layer, ops=3 * batch * n, messages=batch * n)
-
-
-def _record_hebbian(counter, net, batch, tick, layer):
-    counter.record("hebbian", tick, layer, macs=net.layer_macs(layer, batch),
-                   ops=batch * int(net.sizes[layer]))
 
 
 class _Memo:
@@ -116,13 +97,9 @@ def feedforward(net, ws, x) -> None:
     ws.feedback[...] = 0.0  # = VJP_l(0): every feedback is that of a zero error
     for layer in range(2, net.n_layers + 1):
         memo.errors[layer] = ws.layer("errors", layer).copy()
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        for layer in range(1, net.n_layers + 1):
-            n_out, n_in = int(net.sizes[layer]), int(net.sizes[layer - 1])
-            counter.record("feedforward", 0, layer, macs=net.layer_macs(layer, ws.batch),
-                           ops=ws.batch * n_out * (2 if _is_hidden(net, layer) else 1),
-                           messages=ws.batch * n_in)
+        work.emit(counter, 0, [work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)])
 
 
 def clamp_output(net, ws, y) -> None:
@@ -134,18 +111,17 @@ def clamp_output(net, ws, y) -> None:
 def output_error(net, ws, output, y) -> None:
     """e_L = y - yhat at the output (BP's -d_L)."""
     ws.layer("errors", net.n_layers)[...] = y - output
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
+        work.emit(counter, 0, [work.output_error(net, ws.batch)])
 
 
 def feedback(net, ws, layer: int, tick: int = 0) -> None:
     """feedback_{l-1} = VJP_l(e_l) for one layer, from its current errors."""
     _feedback(net, ws, layer, _memo(net, ws))
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        counter.record("feedback", tick, layer, macs=net.feedback_macs(layer, ws.batch),
-                       messages=ws.batch * int(net.sizes[layer]))
+        work.emit(counter, tick, [work.feedback(net, ws.batch, layer)])
 
 
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
@@ -158,10 +134,10 @@ def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
         ws.layer("errors", layer)[...] = ws.layer("values", layer) - ws.layer("preds", layer)
         if layer >= 2:
             _feedback(net, ws, layer, memo)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
         for layer in range(first_layer, net.n_layers + 1):
-            _record_prediction(counter, net, ws.batch, tick, layer, layer >= 2)
+            work.emit(counter, tick, work.prediction(net, ws.batch, layer, layer >= 2))
     return _energy(ws)
 
 
@@ -179,25 +155,28 @@ def _update_values(net, ws, gamma: float) -> None:
 def relax_tick(net, ws, gamma: float, tick: int) -> float:
     """One parallel relaxation tick of every hidden layer; returns the energy after it."""
     _update_values(net, ws, gamma)
-    energy = predict_errors(net, ws, first_layer=2, tick=tick) if net.n_layers >= 2 else _energy(ws)
-    counter = counting.active()
-    if counter is not None:
-        _record_update(counter, net, ws.batch, tick)
-    return energy
+    counter = counting.sink()
+    if counter is not None:  # recorded before the predictions that read the new values
+        work.emit(counter, tick, work.value_updates(net, ws.batch))
+    return predict_errors(net, ws, first_layer=2, tick=tick) if net.n_layers >= 2 else _energy(ws)
 
 
 def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
     """Write layer ``layer``'s Hebbian term ``scale * hebbian(e_l, T_l(phi(x_{l-1})))`` into ``grads``."""
     net.layer_hebbian(layer, ws.layer("errors", layer), ws, scale, grads)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        _record_hebbian(counter, net, ws.batch, tick, layer)
+        work.emit(counter, tick, [work.hebbian(net, ws.batch, layer)])
 
 
 def _first_nonfinite_layer(net, ws) -> int:
+    """First layer whose values, errors or squared-error sum are not finite (as the dense kernel)."""
     for layer in range(1, net.n_layers + 1):
-        if not (np.all(np.isfinite(ws.layer("values", layer)))
-                and np.all(np.isfinite(ws.layer("errors", layer)))):
+        errors = ws.layer("errors", layer)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(errors * errors))
+        if not (np.all(np.isfinite(ws.layer("values", layer))) and np.all(np.isfinite(errors))
+                and np.isfinite(total)):
             return layer
     return -1
 
@@ -227,11 +206,9 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
     fb = ws.layer("feedback", layer)
     fb[...] = net.layer_feedback(layer + 1, ws.layer("errors", layer + 1))
     ws.layer("errors", layer)[...] = activations.derivative(net.activation, ws.layer("values", layer)) * fb
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        counter.record("feedback", tick, layer + 1, macs=net.feedback_macs(layer + 1, ws.batch),
-                       messages=ws.batch * int(net.sizes[layer + 1]))
-        counter.record("derivative", tick, layer, ops=2 * ws.batch * int(net.sizes[layer]))
+        work.emit(counter, tick, [work.feedback(net, ws.batch, layer + 1), work.derivative(net, ws.batch, layer)])
 
 
 def backprop(net, ws, y, grads: np.ndarray) -> None:
@@ -239,9 +216,9 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
     n_layers = net.n_layers
     _forget(ws)
     ws.layer("errors", n_layers)[...] = ws.layer("values", n_layers) - y
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        counter.record("output_delta", 0, n_layers, ops=ws.batch * net.n_outputs)
+        work.emit(counter, 0, [work.output_error(net, ws.batch)])
     for layer in range(n_layers, 0, -1):
         tick = n_layers - layer
         hebbian(net, ws, layer, 1.0 / ws.batch, grads, tick)
@@ -260,19 +237,9 @@ def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
     """Write f'(x_l) of the current values into ``gains`` (flat, shaped like ``ws.values``), l = 1..L-1."""
     for layer in range(1, net.n_layers):
         _flat_block(ws, gains, layer)[...] = activations.derivative(net.activation, ws.layer("values", layer))
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        for layer in range(1, net.n_layers):
-            counter.record("derivative", tick, layer, ops=2 * ws.batch * int(net.sizes[layer]))
-
-
-def _record_fixed_prediction_tick(counter, net, batch, tick):
-    for layer in range(2, net.n_layers + 1):
-        counter.record("feedback", tick, layer, macs=net.feedback_macs(layer, batch),
-                       messages=batch * int(net.sizes[layer]))
-    _record_update(counter, net, batch, tick)
-    for layer in range(1, net.n_layers + 1):
-        counter.record("error", tick, layer, ops=batch * int(net.sizes[layer]))
+        work.emit(counter, tick, [work.derivative(net, ws.batch, l) for l in range(1, net.n_layers)])
 
 
 def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: int) -> float:
@@ -288,9 +255,9 @@ def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: 
         if layer < net.n_layers:
             x += gamma * (-error + _flat_block(ws, gains, layer) * ws.layer("feedback", layer))
         error[...] = x - ws.layer("preds", layer)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        _record_fixed_prediction_tick(counter, net, ws.batch, tick)
+        work.emit(counter, tick, work.fixed_prediction_tick(net, ws.batch))
     return _energy(ws)
 
 

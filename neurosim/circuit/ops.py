@@ -14,30 +14,7 @@ import numpy as np
 
 from .. import counting
 from ..kernels import dense
-from . import generic
-
-
-def _dims(net, layer):
-    return int(net.sizes[layer]), int(net.sizes[layer - 1])
-
-
-def _record_prediction(counter, net, batch, tick, layer, with_feedback):
-    n_out, n_in = _dims(net, layer)
-    counter.record("prediction", tick, layer, macs=batch * n_out * n_in, ops=2 * batch * n_out,
-                   messages=batch * n_in)
-    if with_feedback:
-        counter.record("feedback", tick, layer, macs=batch * n_out * n_in, messages=batch * n_out)
-
-
-def _record_update(counter, net, batch, tick):
-    for layer in range(1, net.n_layers):
-        n = int(net.sizes[layer])
-        counter.record("value_update", tick, layer, ops=3 * batch * n, messages=batch * n)
-
-
-def _record_hebbian(counter, net, batch, tick, layer):
-    n_out, n_in = _dims(net, layer)
-    counter.record("hebbian", tick, layer, macs=batch * n_out * n_in, ops=batch * n_out)
+from . import generic, work
 
 
 def feedforward(net, ws, x) -> None:
@@ -48,13 +25,9 @@ def feedforward(net, ws, x) -> None:
     ws.layer("acts", 0)[...] = x
     dense.feedforward(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
                       ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        for layer in range(1, net.n_layers + 1):
-            n_out, n_in = _dims(net, layer)
-            hidden = layer < net.n_layers
-            counter.record("feedforward", 0, layer, macs=ws.batch * n_out * n_in,
-                           ops=ws.batch * n_out * (2 if hidden else 1), messages=ws.batch * n_in)
+        work.emit(counter, 0, [work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)])
 
 
 def clamp_output(net, ws, y) -> None:
@@ -70,9 +43,9 @@ def output_error(net, ws, output, y) -> None:
     if not net.is_dense:
         return generic.output_error(net, ws, output, y)
     ws.layer("errors", net.n_layers)[...] = y - output
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
+        work.emit(counter, 0, [work.output_error(net, ws.batch)])
 
 
 def feedback(net, ws, layer: int, tick: int = 0) -> None:
@@ -81,10 +54,9 @@ def feedback(net, ws, layer: int, tick: int = 0) -> None:
         return generic.feedback(net, ws, layer, tick)
     dense._feedback_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, layer, ws.errors,
                           ws.feedback)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        n_out, n_in = _dims(net, layer)
-        counter.record("feedback", tick, layer, macs=ws.batch * n_out * n_in, messages=ws.batch * n_out)
+        work.emit(counter, tick, [work.feedback(net, ws.batch, layer)])
 
 
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
@@ -93,10 +65,10 @@ def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
         return generic.predict_errors(net, ws, first_layer, tick)
     energy = dense.predict_errors(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                                   first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
         for layer in range(first_layer, net.n_layers + 1):
-            _record_prediction(counter, net, ws.batch, tick, layer, layer >= 2)
+            work.emit(counter, tick, work.prediction(net, ws.batch, layer, layer >= 2))
     return float(energy)
 
 
@@ -107,11 +79,9 @@ def relax_tick(net, ws, gamma: float, tick: int) -> float:
     energy = dense.relax_tick(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                               net.act_code, ws.values.dtype.type(gamma),
                               ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        _record_update(counter, net, ws.batch, tick)
-        for layer in range(2, net.n_layers + 1):
-            _record_prediction(counter, net, ws.batch, tick, layer, True)
+        work.emit(counter, tick, work.relax_tick(net, ws.batch))
     return float(energy)
 
 
@@ -121,9 +91,9 @@ def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> 
         return generic.hebbian(net, ws, layer, scale, grads, tick)
     dense.hebbian_update(net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, layer,
                          ws.values.dtype.type(scale), ws.errors, ws.acts, grads)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        _record_hebbian(counter, net, ws.batch, tick, layer)
+        work.emit(counter, tick, [work.hebbian(net, ws.batch, layer)])
 
 
 def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_scale: float,
@@ -140,18 +110,9 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
     tick, layer = dense.relax(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                               net.act_code, dtype(gamma), n_ticks, ws.values, ws.acts, ws.preds,
                               ws.errors, ws.feedback, update_tick, dtype(grad_scale), grads, energies)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        last = n_ticks if tick < 0 else tick
-        for t in range(0, last + 1):
-            if t > 0:
-                _record_update(counter, net, ws.batch, t)
-                for lay in range(2, net.n_layers + 1):
-                    _record_prediction(counter, net, ws.batch, t, lay, True)
-            if tick < 0 or t < tick:
-                for lay in range(1, net.n_layers + 1):
-                    if update_tick[lay] == t:
-                        _record_hebbian(counter, net, ws.batch, t, lay)
+        work.emit_phase(counter, net, ws.batch, work.relax_tick(net, ws.batch), update_tick, n_ticks, tick)
     return energies, (int(tick), int(layer))
 
 
@@ -161,12 +122,9 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
         return generic.backprop_layer(net, ws, layer, tick)
     dense.backprop_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, net.act_code, layer,
                          ws.values, ws.errors, ws.feedback)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        n_out, n_in = _dims(net, layer + 1)
-        counter.record("feedback", tick, layer + 1, macs=ws.batch * n_out * n_in,
-                       messages=ws.batch * n_out)
-        counter.record("derivative", tick, layer, ops=2 * ws.batch * n_in)
+        work.emit(counter, tick, [work.feedback(net, ws.batch, layer + 1), work.derivative(net, ws.batch, layer)])
 
 
 def backprop(net, ws, y, grads: np.ndarray) -> None:
@@ -175,17 +133,15 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
         return generic.backprop(net, ws, y, grads)
     dense.backprop(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
                    ws.values, ws.acts, y, ws.errors, ws.feedback, grads)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        counter.record("output_delta", 0, net.n_layers, ops=ws.batch * net.n_outputs)
+        work.emit(counter, 0, [work.output_error(net, ws.batch)])
         for layer in range(net.n_layers, 0, -1):
             tick = net.n_layers - layer
-            _record_hebbian(counter, net, ws.batch, tick, layer)
+            work.emit(counter, tick, [work.hebbian(net, ws.batch, layer)])
             if layer > 1:
-                n_out, n_in = _dims(net, layer)
-                counter.record("feedback", tick + 1, layer, macs=ws.batch * n_out * n_in,
-                               messages=ws.batch * n_out)
-                counter.record("derivative", tick + 1, layer - 1, ops=2 * ws.batch * n_in)
+                work.emit(counter, tick + 1, [work.feedback(net, ws.batch, layer),
+                                              work.derivative(net, ws.batch, layer - 1)])
 
 
 # -- fixed predictions (FPA) --------------------------------------------------------------------------
@@ -194,19 +150,9 @@ def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
     if not net.is_dense:
         return generic.activation_gains(net, ws, gains, tick)
     dense.activation_gains(ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values, gains)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        for layer in range(1, net.n_layers):
-            counter.record("derivative", tick, layer, ops=2 * ws.batch * int(net.sizes[layer]))
-
-
-def _record_fixed_prediction_tick(counter, net, batch, tick):
-    for layer in range(2, net.n_layers + 1):
-        n_out, n_in = _dims(net, layer)
-        counter.record("feedback", tick, layer, macs=batch * n_out * n_in, messages=batch * n_out)
-    _record_update(counter, net, batch, tick)
-    for layer in range(1, net.n_layers + 1):
-        counter.record("error", tick, layer, ops=batch * int(net.sizes[layer]))
+        work.emit(counter, tick, [work.derivative(net, ws.batch, l) for l in range(1, net.n_layers)])
 
 
 def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: int) -> float:
@@ -216,9 +162,9 @@ def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: 
     energy = dense.relax_tick_fixed_prediction(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch,
                                                ws.values.dtype.type(gamma), ws.values, ws.preds,
                                                ws.errors, ws.feedback, gains)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        _record_fixed_prediction_tick(counter, net, ws.batch, tick)
+        work.emit(counter, tick, work.fixed_prediction_tick(net, ws.batch))
     return float(energy)
 
 
@@ -234,14 +180,8 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
                                                ws.batch, dtype(gamma), n_ticks, ws.values, ws.acts,
                                                ws.preds, ws.errors, ws.feedback, gains, update_tick,
                                                dtype(grad_scale), grads, energies)
-    counter = counting.active()
+    counter = counting.sink()
     if counter is not None:
-        last = n_ticks if tick < 0 else tick
-        for t in range(0, last + 1):
-            if t > 0:
-                _record_fixed_prediction_tick(counter, net, ws.batch, t)
-            if tick < 0 or t < tick:
-                for lay in range(1, net.n_layers + 1):
-                    if update_tick[lay] == t:
-                        _record_hebbian(counter, net, ws.batch, t, lay)
+        work.emit_phase(counter, net, ws.batch, work.fixed_prediction_tick(net, ws.batch), update_tick,
+                        n_ticks, tick)
     return energies, (int(tick), int(layer))
