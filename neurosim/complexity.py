@@ -22,6 +22,7 @@ RNN's time copies), ``S = sum_l P_l``, ``R = sum_{l>=2} F_l``, ``Q = sum_{l>=2} 
 | ``il``  | ``2 S + F_L + T (Q + R)`` | ``T`` | ``L + 1 + 2 T`` |
 | ``zil`` | ``2 S + F_L + (L - 1)(Q + R)`` | ``L - 1`` | ``3 L - 1`` |
 | ``fpa`` | ``2 S + T R`` | ``T`` | ``2 L`` if ``T >= L - 1`` |
+| ``seqil`` | ``2 S + T (Q + R)`` | ``T`` | ``2 L + 2 T - 1`` |
 
 (for ``L = 1`` there is no feedback: ``F_L`` and ``R`` are 0 and ``il``'s path is 2.)
 """
@@ -35,7 +36,7 @@ from . import counting
 from .circuit.network import Network, mlp
 from .variants.base import Variant, variant as make_variant
 
-ANALYTIC = ("bp", "il", "zil", "fpa")
+ANALYTIC = ("bp", "il", "zil", "fpa", "seqil")
 
 
 @dataclass
@@ -123,6 +124,10 @@ def measure(net: Network, variant, batch_size: int = 1, seed: int = 0, x=None) -
     variant = _as_variant(variant)
     if not isinstance(net, Network):
         raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
+    if not variant.counted:
+        raise ValueError(f"variant {variant.name!r} does not report all of its work to the counters "
+                         f"yet, so its counts would be wrong; measure bp, il, zil, fpa, seqil, ilprox "
+                         f"or ipc")
     x, y = _random_batch(net, batch_size, seed, x)
     with counting.count() as counter:
         step = variant.compute(net, x, y)
@@ -157,6 +162,10 @@ def analytic(net: Network, variant, batch_size: int = 1) -> dict:
     if name in ("il", "zil"):
         path = n_layers + 1 + 2 * ticks if n_layers >= 2 else 2
         return {"macs": 2 * S + F_L + ticks * (Q + R), "ticks": ticks, "critical_path": path}
+    if name == "seqil":
+        # The first top-down sweep is BP's backward chain plus the re-prediction; sweeps pipeline after.
+        path = 2 * n_layers + 2 * ticks - 1 if n_layers >= 2 else 2
+        return {"macs": 2 * S + ticks * (Q + R), "ticks": ticks, "critical_path": path}
     # fpa: errors travel down one layer per tick along frozen feedback; the chain is BP's once T >= L-1.
     path = 2 * n_layers if ticks >= n_layers - 1 else n_layers + ticks + 1
     return {"macs": 2 * S + ticks * R, "ticks": ticks, "critical_path": path}

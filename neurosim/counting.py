@@ -167,15 +167,17 @@ class Counter(Totals):
 
 
 # What each kernel reads and writes, per layer l: x values, a activities, mu predictions, e errors,
-# fb feedback e_{l+1} W_{l+1} (stored at l), g frozen gains f'(x_l), dW the layer's weight term.
+# fb feedback e_{l+1} W_{l+1} (stored at l), g frozen gains f'(x_l), dW the layer's weight term,
+# W the layer's weights (changed during inference only by iPC).
 # The critical path follows these data dependencies through the recorded events.
 DEPENDENCIES = {
     "feedforward": (("a{l-1}",), ("x{l}", "a{l}", "mu{l}")),
-    "prediction": (("a{l-1}", "x{l}"), ("mu{l}", "e{l}")),
-    "feedback": (("e{l}",), ("fb{l-1}",)),
+    "prediction": (("a{l-1}", "x{l}", "W{l}"), ("mu{l}", "e{l}")),
+    "feedback": (("e{l}", "W{l}"), ("fb{l-1}",)),
+    "weight_update": (("dW{l}",), ("W{l}",)),
     "value_update": (("x{l}", "e{l}", "fb{l}", "g{l}"), ("x{l}", "a{l}", "e{l}")),
     "hebbian": (("e{l}", "a{l-1}"), ("dW{l}",)),
-    "output_delta": (("x{l}", "mu{l}"), ("e{l}",)),
+    "output_delta": (("x{l}", "mu{l}"), ("x{l}", "e{l}")),
     "derivative": (("x{l}", "fb{l}"), ("e{l}", "g{l}")),
     "error": (("x{l}", "mu{l}"), ("e{l}",)),
 }

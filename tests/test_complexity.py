@@ -18,6 +18,7 @@ VARIANT_SPECS = st.one_of(
     st.builds(lambda T: ("il", {"T": T}), st.integers(1, 8)),
     st.builds(lambda T: ("fpa", {"T": T}), st.integers(1, 8)),
 )
+DENSE_SPECS = st.one_of(VARIANT_SPECS, st.builds(lambda T: ("seqil", {"T": T}), st.integers(1, 6)))
 
 
 def assert_analytic_equals_measured(net, spec, batch, x=None):
@@ -29,7 +30,7 @@ def assert_analytic_equals_measured(net, spec, batch, x=None):
 
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=7), batch=st.integers(1, 20),
-       spec=VARIANT_SPECS)
+       spec=DENSE_SPECS)
 def test_dense_counts_equal_closed_forms(sizes, batch, spec):
     assert_analytic_equals_measured(ns.mlp(sizes, seed=0), spec, batch)
 
@@ -87,8 +88,8 @@ def test_lemma_1_first_nonzero_error_at_tick_L_minus_l(name, depth):
 def test_no_variant_beats_bp_once_every_layer_is_updated():
     """Zahid et al. 2023: with every layer updated, no variant's critical path or work is below BP's.
     IL with T < L - 1 can be shorter, and the table says why: its lowest layers get no update."""
-    table = complexity.compare(["bp", "il", ("il", {"T": 3}), "fpa", "zil"], depths=range(2, 11),
-                               width=16)
+    table = complexity.compare(["bp", "il", ("il", {"T": 3}), "fpa", "zil", "seqil", "ilprox", "ipc"],
+                               depths=range(2, 11), width=16)
     for row in table.rows:
         if row["all_layers_updated"]:
             assert row["critical_path_vs_bp"] >= 1.0, row
@@ -97,6 +98,24 @@ def test_no_variant_beats_bp_once_every_layer_is_updated():
     assert short and not any(r["all_layers_updated"] for r in short)
     assert any(r["critical_path_vs_bp"] < 1.0 for r in short)
     assert "every layer updated" in table.table()
+
+
+def test_seqil_reaches_every_layer_in_three_ticks_at_bp_plus_five():
+    """SeqIL with T = 3 updates every layer at any depth (one top-down sweep carries the error to
+    layer 1), yet its critical path is 2L + 5, never below BP's 2L: it changes how many ticks are
+    needed, not the serial cost of carrying the error down."""
+    for depth in (2, 5, 9, 14):
+        net = ns.mlp([8] * depth + [4], seed=depth)
+        seq = complexity.measure(net, ("seqil", {"T": 3}))
+        il = complexity.measure(net, ("il", {"T": 3}))
+        assert seq.all_layers_updated
+        assert seq.critical_path == 2 * depth + 5
+        assert il.all_layers_updated == (depth <= 4)
+
+
+def test_uncounted_variants_are_refused():
+    with pytest.raises(ValueError, match="counters"):
+        complexity.measure(ns.mlp([3, 4, 2]), "copi")
 
 
 def test_report_table_and_timeline():

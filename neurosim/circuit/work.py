@@ -35,8 +35,23 @@ def feedback(net, batch, layer) -> tuple:
 
 def value_updates(net, batch) -> list:
     """x_l += gamma(-e_l + f'(x_l) * fb_l) and a_l = f(x_l), hidden layers."""
-    return [("value_update", layer, 0, 3 * batch * _size(net, layer), batch * _size(net, layer))
-            for layer in range(1, net.n_layers)]
+    return [value_update(net, batch, layer) for layer in range(1, net.n_layers)]
+
+
+def value_update(net, batch, layer) -> tuple:
+    """One hidden layer's x_l += gamma(-e_l + f'(x_l) * fb_l), a_l = f(x_l)."""
+    return ("value_update", layer, 0, 3 * batch * _size(net, layer), batch * _size(net, layer))
+
+
+def weight_update(net, layer) -> tuple:
+    """W_l += lr dW_l and b_l += lr db_l applied within inference (iPC)."""
+    n_out, n_in = _size(net, layer), _size(net, layer - 1)
+    return ("weight_update", layer, 0, n_out * n_in + n_out, 0)
+
+
+def output_target(net, batch) -> tuple:
+    """A soft output target: s(mu_L), the blend with y and e_L = x_L - s(mu_L)."""
+    return ("output_delta", net.n_layers, 0, 4 * batch * net.n_outputs, 0)
 
 
 def hebbian(net, batch, layer) -> tuple:

@@ -11,7 +11,8 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .. import activations
+from .. import activations, counting
+from ..circuit import work
 from ..validation import check_float, check_int
 
 OUTPUTS = ("mse", "ce")
@@ -165,6 +166,8 @@ class CircuitState:
     """
 
     def __init__(self, net, ws, params, backward=None):
+        self.net = net
+        self.tick = 0                     # stamped on the work each method reports to the counters
         self.n_layers = net.n_layers
         self.activation = net.activation
         self.batch = ws.batch
@@ -175,26 +178,36 @@ class CircuitState:
         self.weights, self.biases = layer_views(net, params)
         self.backward = backward          # feedback matrices B_l (None: the weights themselves)
 
+    def _report(self, events) -> None:
+        counter = counting.sink()
+        if counter is not None:
+            work.emit(counter, self.tick, events)
+
     def predict(self, layer: int) -> None:
         """mu_l = W_l phi(x_{l-1}) + b_l."""
         np.matmul(self.acts[layer - 1], self.weights[layer - 1].T, out=self.preds[layer])
         self.preds[layer] += self.biases[layer - 1]
+        self._report(work.prediction(self.net, self.batch, layer, False))
 
     def relax_value(self, layer: int, step: float, feedback: np.ndarray) -> None:
         """x_l += step (-e_l + f'(x_l) * feedback); a_l = f(x_l)  (hidden layer)."""
         x = self.values[layer]
         x += step * (-self.errors[layer] + activations.derivative(self.activation, x) * feedback)
         self.acts[layer][...] = activations.apply(self.activation, x)
+        self._report([work.value_update(self.net, self.batch, layer)])
 
     def feedback(self, layer: int) -> np.ndarray:
         """e_{l+1} W_{l+1} (or e_{l+1} B_{l+1}), the error feedback arriving at hidden layer ``l``."""
         matrices = self.weights if self.backward is None else self.backward
+        self._report([work.feedback(self.net, self.batch, layer + 1)])
         return self.errors[layer + 1] @ matrices[layer]
 
     def hidden_errors(self) -> None:
         """e_l = x_l - mu_l for the hidden layers."""
         for layer in range(1, self.n_layers):
             np.subtract(self.values[layer], self.preds[layer], out=self.errors[layer])
+        self._report([("error", layer, 0, self.batch * int(self.net.sizes[layer]), 0)
+                      for layer in range(1, self.n_layers)])
 
     def hidden_energy(self) -> float:
         return 0.5 * sum(float(np.sum(self.errors[l] ** 2)) for l in range(1, self.n_layers)) / self.batch
@@ -202,4 +215,15 @@ class CircuitState:
     def hebbian(self, layer: int, scale: float) -> tuple:
         """``(scale * e_l^T phi(x_{l-1}), scale * sum_b e_l)``."""
         error = self.errors[layer]
+        self._report([work.hebbian(self.net, self.batch, layer)])
         return scale * (error.T @ self.acts[layer - 1]), scale * error.sum(axis=0)
+
+    def apply_weight_change(self, layer: int, dW: np.ndarray, db: np.ndarray, lr: float) -> None:
+        """W_l += lr dW, b_l += lr db (during inference, as iPC does)."""
+        self.weights[layer - 1] += lr * dW
+        self.biases[layer - 1] += lr * db
+        self._report([work.weight_update(self.net, layer)])
+
+    def output_target_work(self) -> None:
+        """Report the output target's elementwise work (blend and, for softmax, normalisation)."""
+        self._report([work.output_target(self.net, self.batch)])

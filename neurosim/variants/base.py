@@ -66,6 +66,8 @@ class Variant:
 
     name = ""
     defaults: dict = {}
+    # False where a variant's own arithmetic bypasses the counted ops (see neurosim.complexity).
+    counted = True
 
     def __init__(self, **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))

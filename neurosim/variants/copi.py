@@ -75,6 +75,7 @@ class CopiState:
 @register
 class COPI(SmallBlas, Variant):
     name = "copi"
+    counted = False  # its NumPy arithmetic does not report to neurosim.counting yet
     defaults = {"eta": 0.01, "eta_r": 0.01, "credit": "bp", "seed": 0}
 
     def validate(self) -> None:

@@ -87,6 +87,7 @@ class ILProx(SmallBlas, FeedbackPathway, Variant):
         st.values[L][...] = (predicted + weight * self._y) / (1.0 + weight)
         st.acts[L][...] = st.values[L]
         np.subtract(st.values[L], predicted, out=st.errors[L])
+        st.output_target_work()
 
     def _energy(self, st) -> float:
         L = st.n_layers
@@ -102,6 +103,7 @@ class ILProx(SmallBlas, FeedbackPathway, Variant):
 
     def tick(self, net, ws, tick, grads) -> float:
         st = self._state
+        st.tick = tick
         feedback = [None] + [st.feedback(layer) for layer in range(1, st.n_layers)]
         for layer in range(1, st.n_layers):
             st.relax_value(layer, self.hyper["gamma"], feedback[layer])

@@ -45,6 +45,7 @@ STALL_WINDOW = 100  # stop when P has not decreased (beyond rounding) over this 
 @register
 class ImplicitSGD(SmallBlas, Variant):
     name = "implicit_sgd"
+    counted = False  # its NumPy arithmetic does not report to neurosim.counting yet
     defaults = {"alpha": 0.1, "output": "mse", "tol": 1e-6, "max_iter": 5000}
 
     def validate(self) -> None:

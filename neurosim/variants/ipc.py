@@ -71,6 +71,7 @@ class IPC(SmallBlas, FeedbackPathway, Variant):
 
     def tick(self, net, ws, tick, grads) -> float:
         st = self._state
+        st.tick = tick
         L = st.n_layers
         lr = self.hyper["lr_weights"]
         # Both updates read the state at the start of the tick.
@@ -79,8 +80,7 @@ class IPC(SmallBlas, FeedbackPathway, Variant):
         for layer in range(1, L):
             st.relax_value(layer, self.hyper["gamma"], feedback[layer])
         for layer, (dW, db) in enumerate(updates, start=1):
-            st.weights[layer - 1] += lr * dW
-            st.biases[layer - 1] += lr * db
+            st.apply_weight_change(layer, dW, db, lr)
             grads[net.w_off[layer]:net.b_off[layer]] -= dW.ravel()
             grads[net.b_off[layer]:net.b_off[layer] + net.sizes[layer]] -= db
         for layer in range(1, L + 1):

@@ -83,6 +83,7 @@ class SeqIL(SmallBlas, FeedbackPathway, Variant):
         st.values[L][...] = (1.0 - self.pi) * self._y + self.pi * predicted
         st.acts[L][...] = st.values[L]
         np.subtract(st.values[L], predicted, out=st.errors[L])
+        st.output_target_work()
 
     def _energy(self, st) -> float:
         L = st.n_layers
@@ -99,6 +100,7 @@ class SeqIL(SmallBlas, FeedbackPathway, Variant):
 
     def tick(self, net, ws, tick, grads) -> float:
         st = self._state
+        st.tick = tick
         step = self.hyper["gamma"] / tick
         for layer in range(st.n_layers - 1, 0, -1):
             st.relax_value(layer, step, st.feedback(layer))
