@@ -49,16 +49,29 @@ class _Repeat:
 
 
 class Totals:
-    """Per-kernel sums ``{kernel: [calls, macs, ops, messages]}``: the always-on, cheap counter."""
+    """Per-kernel sums ``{kernel: [calls, macs, ops, messages]}``: the always-on, cheap counter.
+
+    Templates recorded by :meth:`record_ticks` are tallied lazily: a call costs one dict update,
+    and the sums are formed when read.
+    """
 
     def __init__(self):
-        self.kernels = {}
+        self._kernels = {}
+        self._pending = {}  # id(template) -> [template, times]; holding it keeps the id unique
+
+    @property
+    def kernels(self) -> dict:
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            for template, times in pending.values():
+                self._add(template, times)
+        return self._kernels
 
     def record(self, kernel: str, tick: int, layer: int, macs: int = 0, ops: int = 0,
                messages: int = 0) -> None:
-        row = self.kernels.get(kernel)
+        row = self._kernels.get(kernel)
         if row is None:
-            row = self.kernels[kernel] = [0, 0, 0, 0]
+            row = self._kernels[kernel] = [0, 0, 0, 0]
         row[0] += 1
         row[1] += macs
         row[2] += ops
@@ -69,11 +82,30 @@ class Totals:
         times = last - first + 1
         if times <= 0:
             return
-        for kernel, layer, macs, ops, messages in template:
-            row = self.kernels.get(kernel)
+        if getattr(template, "summary", None) is None:
+            self._add(template, times)
+            return
+        entry = self._pending.get(id(template))
+        if entry is None:
+            self._pending[id(template)] = [template, times]
+        else:
+            entry[1] += times
+
+    def _add(self, template, times) -> None:
+        summary = getattr(template, "summary", None)
+        if summary is None:
+            summary = {}
+            for kernel, _, macs, ops, messages in template:
+                row = summary.setdefault(kernel, [0, 0, 0, 0])
+                row[0] += 1
+                row[1] += macs
+                row[2] += ops
+                row[3] += messages
+        for kernel, (calls, macs, ops, messages) in summary.items():
+            row = self._kernels.get(kernel)
             if row is None:
-                row = self.kernels[kernel] = [0, 0, 0, 0]
-            row[0] += times
+                row = self._kernels[kernel] = [0, 0, 0, 0]
+            row[0] += times * calls
             row[1] += times * macs
             row[2] += times * ops
             row[3] += times * messages
@@ -109,7 +141,8 @@ class Totals:
         return "\n".join(lines)
 
     def reset(self) -> None:
-        self.kernels.clear()
+        self._kernels.clear()
+        self._pending.clear()
 
 
 class Counter(Totals):

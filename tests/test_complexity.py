@@ -145,3 +145,40 @@ def test_cli_complexity_writes_table_and_plots(tmp_path, capsys):
     assert "| 4 | zil |" in out and "x BP" in out
     for name in ("complexity_vs_depth.png", "timelines.png", "complexity.json"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["bp", "il", "zil", "fpa", "seqil", "ipc"])
+def test_always_on_totals_equal_the_detailed_counter(name):
+    """Counting is on by default: the process-wide totals grow by exactly what a count() block sees."""
+    net = ns.mlp([5, 7, 6, 3], seed=1)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
+    variant = ns.variant(name)
+    with ns.counting.count() as detailed:
+        variant.compute(net, x, y)
+    ns.counting.reset_totals()
+    variant.compute(net, x, y)
+    variant.compute(net, x, y)
+    totals = ns.counting.totals()
+    assert (totals.macs, totals.ops, totals.messages) == (2 * detailed.macs, 2 * detailed.ops,
+                                                          2 * detailed.messages)
+    assert {k: v["macs"] for k, v in totals.by_kernel().items()} == {
+        k: 2 * v["macs"] for k, v in detailed.by_kernel().items()}
+    ns.counting.set_enabled(False)
+    try:
+        variant.compute(net, x, y)
+    finally:
+        ns.counting.set_enabled(True)
+    assert ns.counting.totals().macs == 2 * detailed.macs
+
+
+def test_repeated_tick_records_expand_in_execution_order():
+    net = ns.mlp([4, 5, 5, 2], seed=0)
+    x, y = np.ones((1, 4)), np.zeros((1, 2))
+    with ns.counting.count() as fused:
+        ns.variant("zil").compute(net, x, y)
+    with ns.counting.count() as stepped:
+        ns.Simulator(net, ns.variant("zil")).run(x, y)
+    assert fused.events == stepped.events
+    ticks = [event.tick for event in fused.events]
+    assert ticks == sorted(ticks)

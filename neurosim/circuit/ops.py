@@ -27,7 +27,8 @@ def feedforward(net, ws, x) -> None:
                       ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, 0, [work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)])
+        work.emit(counter, 0, work.cached(net, ws, ("feedforward",), lambda: [
+            work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]))
 
 
 def clamp_output(net, ws, y) -> None:
@@ -45,7 +46,7 @@ def output_error(net, ws, output, y) -> None:
     ws.layer("errors", net.n_layers)[...] = y - output
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, 0, [work.output_error(net, ws.batch)])
+        work.emit(counter, 0, work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]))
 
 
 def feedback(net, ws, layer: int, tick: int = 0) -> None:
@@ -56,7 +57,7 @@ def feedback(net, ws, layer: int, tick: int = 0) -> None:
                           ws.feedback)
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, tick, [work.feedback(net, ws.batch, layer)])
+        work.emit(counter, tick, work.cached(net, ws, ("feedback", layer), lambda: [work.feedback(net, ws.batch, layer)]))
 
 
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
@@ -81,7 +82,7 @@ def relax_tick(net, ws, gamma: float, tick: int) -> float:
                               ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, tick, work.relax_tick(net, ws.batch))
+        work.emit(counter, tick, work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch)))
     return float(energy)
 
 
@@ -93,7 +94,7 @@ def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> 
                          ws.values.dtype.type(scale), ws.errors, ws.acts, grads)
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, tick, [work.hebbian(net, ws.batch, layer)])
+        work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
 
 
 def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_scale: float,
@@ -112,7 +113,8 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
                               ws.errors, ws.feedback, update_tick, dtype(grad_scale), grads, energies)
     counter = counting.sink()
     if counter is not None:
-        work.emit_phase(counter, net, ws.batch, work.relax_tick(net, ws.batch), update_tick, n_ticks, tick)
+        work.emit_phase(counter, net, ws, work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch)),
+                        update_tick, n_ticks, tick)
     return energies, (int(tick), int(layer))
 
 
@@ -138,7 +140,7 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
         work.emit(counter, 0, [work.output_error(net, ws.batch)])
         for layer in range(net.n_layers, 0, -1):
             tick = net.n_layers - layer
-            work.emit(counter, tick, [work.hebbian(net, ws.batch, layer)])
+            work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
             if layer > 1:
                 work.emit(counter, tick + 1, [work.feedback(net, ws.batch, layer),
                                               work.derivative(net, ws.batch, layer - 1)])
@@ -182,6 +184,6 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
                                                dtype(grad_scale), grads, energies)
     counter = counting.sink()
     if counter is not None:
-        work.emit_phase(counter, net, ws.batch, work.fixed_prediction_tick(net, ws.batch), update_tick,
+        work.emit_phase(counter, net, ws, work.cached(net, ws, ("fpa_tick",), lambda: work.fixed_prediction_tick(net, ws.batch)), update_tick,
                         n_ticks, tick)
     return energies, (int(tick), int(layer))

@@ -8,6 +8,33 @@ elementwise ``ops`` and ``messages`` from population sizes (see :mod:`neurosim.c
 from __future__ import annotations
 
 
+class Template(tuple):
+    """Event templates with their per-kernel sums precomputed, so the always-on totals add a few
+    integers per call however many layers and ticks it covers."""
+
+    def __new__(cls, events):
+        template = super().__new__(cls, (tuple(event) for event in events))
+        summary = {}
+        for kernel, _, macs, ops, messages in template:
+            row = summary.setdefault(kernel, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += macs
+            row[2] += ops
+            row[3] += messages
+        template.summary = summary
+        return template
+
+
+def cached(net, ws, key, build) -> Template:
+    """The template ``build()`` for this workspace, built once (its sizes never change)."""
+    cache = ws.__dict__.setdefault("_work_templates", {})
+    full_key = (net.n_layers,) + key
+    template = cache.get(full_key)
+    if template is None:
+        template = cache[full_key] = Template(build())
+    return template
+
+
 def _size(net, layer) -> int:
     return int(net.sizes[layer])
 
@@ -85,25 +112,39 @@ def fixed_prediction_tick(net, batch) -> list:
 
 
 def emit(counter, tick: int, events) -> None:
-    """Record ``events`` at ``tick``."""
-    for kernel, layer, macs, ops, messages in events:
-        counter.record(kernel, tick, layer, macs, ops, messages)
+    """Record ``events`` (a list or a :class:`Template`) at ``tick``."""
+    counter.record_ticks(events if isinstance(events, Template) else Template(events), tick, tick)
 
 
-def emit_phase(counter, net, batch, tick_events, update_tick, n_ticks: int, stopped_at: int) -> None:
+def emit_phase(counter, net, ws, tick_events, update_tick, n_ticks: int, stopped_at: int) -> None:
     """Record a fused inference phase: ``tick_events`` on ticks 1..last and each layer's Hebbian
     term at its tick, in execution order. ``stopped_at`` is the tick a divergence stopped it (-1: none);
-    that tick's work ran, its Hebbian terms did not."""
+    that tick's work ran, its Hebbian terms did not. The plan is built once per schedule."""
+    key = ("phase", id(tick_events), n_ticks, stopped_at, update_tick.tobytes())
+    cache = ws.__dict__.setdefault("_work_templates", {})
+    plan = cache.get(key)
+    if plan is None:
+        plan = cache[key] = _phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at)
+    for template, first, last in plan:
+        counter.record_ticks(template, first, last)
+
+
+def _phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at) -> list:
     last = n_ticks if stopped_at < 0 else stopped_at
     due = {}
     for layer in range(1, net.n_layers + 1):
         tick = int(update_tick[layer])
         if 0 <= tick <= last and (stopped_at < 0 or tick < stopped_at):
             due.setdefault(tick, []).append(layer)
-    start = 1
+    plan, start = [], 1
     for tick in sorted(due):
         if tick >= 1:
-            counter.record_ticks(tick_events, start, tick)
+            if tick >= start:
+                plan.append((tick_events, start, tick))
             start = tick + 1
-        emit(counter, tick, [hebbian(net, batch, layer) for layer in due[tick]])
-    counter.record_ticks(tick_events, start, last)
+        layers = tuple(due[tick])
+        plan.append((cached(net, ws, ("hebbian",) + layers,
+                            lambda: [hebbian(net, ws.batch, layer) for layer in layers]), tick, tick))
+    if last >= start:
+        plan.append((tick_events, start, last))
+    return plan

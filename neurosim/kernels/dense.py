@@ -41,7 +41,7 @@ def tanh(v):
     return np.tanh(v)
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
+@njit(cache=True, fastmath=FASTMATH)
 def _tanh_float32(v):
     """float32 tanh as the [13/6] rational approximation used by Eigen and XLA on CPU.
 
@@ -68,7 +68,7 @@ def _tanh_float32(v):
     return v * p / q
 
 
-@overload(tanh, inline="always")
+@overload(tanh)
 def _tanh_overload(v):
     if v == types.float32:
         return lambda v: _tanh_float32(v)
@@ -165,14 +165,14 @@ def _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
     e = _block(errors, s_off, sizes, batch, layer)
     n_out, n_in = W.shape
     if batch >= BLAS_MIN_BATCH:
-        mu[:, :] = np.dot(a_in, W.T)
+        np.dot(a_in, W.T, mu)
         for b in range(batch):
             for i in range(n_out):
                 mu[b, i] += bias[i]
                 e[b, i] = x[b, i] - mu[b, i]
         if with_feedback:
             fb = _block(feedback, s_off, sizes, batch, layer - 1)
-            fb[:, :] = np.dot(e, W)
+            np.dot(e, W, fb)
         return
     if with_feedback:
         fb = _block(feedback, s_off, sizes, batch, layer - 1)
@@ -197,7 +197,7 @@ def _feedback_layer(params, w_off, s_off, sizes, batch, layer, errors, feedback)
     e = _block(errors, s_off, sizes, batch, layer)
     fb = _block(feedback, s_off, sizes, batch, layer - 1)
     if batch >= BLAS_MIN_BATCH:
-        fb[:, :] = np.dot(e, W)
+        np.dot(e, W, fb)
         return
     n_out, n_in = W.shape
     fb[:, :] = 0.0
@@ -218,19 +218,20 @@ def _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, f
     n_layers = sizes.shape[0] - 1
     start = s_off[1]
     stop = s_off[n_layers]
+    x, a, e, fb = values[start:stop], acts[start:stop], errors[start:stop], feedback[start:stop]
     if act_code == 1:
         one = const(1.0, gamma)
-        for k in range(start, stop):
-            a = acts[k]
-            v = values[k] + gamma * (feedback[k] * (one - a * a) - errors[k])
-            values[k] = v
-            acts[k] = tanh(v)
+        for k in range(x.shape[0]):
+            ak = a[k]
+            v = x[k] + gamma * (fb[k] * (one - ak * ak) - e[k])
+            x[k] = v
+            a[k] = tanh(v)
         return
-    for k in range(start, stop):
-        v = values[k]
-        v = v + gamma * (-errors[k] + activate_deriv_given(act_code, v, acts[k]) * feedback[k])
-        values[k] = v
-        acts[k] = activate(act_code, v)
+    for k in range(x.shape[0]):
+        v = x[k]
+        v = v + gamma * (-e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])
+        x[k] = v
+        a[k] = activate(act_code, v)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -282,7 +283,7 @@ def feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
         # Same summation order as _predict_layer, so recomputed predictions equal x_l bit for bit
         # and hidden errors are exactly 0 at tick 0 (Lemma 1 holds exactly, not to rounding).
         if batch >= BLAS_MIN_BATCH:
-            mu[:, :] = np.dot(a_in, W.T)
+            np.dot(a_in, W.T, mu)
             for b in range(batch):
                 for i in range(sizes[layer]):
                     mu[b, i] += bias[i]
@@ -359,7 +360,7 @@ def hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, errors, acts
         (sizes[layer], sizes[layer - 1]))
     gb = grads[b_off[layer]:b_off[layer] + sizes[layer]]
     if batch >= BLAS_MIN_BATCH:
-        gW[:, :] = np.dot(e.T, a_in)
+        np.dot(e.T, a_in, gW)
         for i in range(sizes[layer]):
             for j in range(sizes[layer - 1]):
                 gW[i, j] *= scale
