@@ -115,6 +115,13 @@ def _as_variant(spec) -> Variant:
     raise TypeError(f"variant must be a name, (name, hyper) or neurosim.variant(...), got {spec!r}")
 
 
+def label(variant: Variant) -> str:
+    """``"il, T=3"``: the name and the hyper-parameters that differ from the variant's defaults."""
+    changed = [f"{key}={value}" for key, value in variant.hyper.items()
+               if key in variant.defaults and variant.defaults[key] != value]
+    return ", ".join([variant.name] + changed)
+
+
 def measure(net: Network, variant, batch_size: int = 1, seed: int = 0, x=None) -> Report:
     """Run one training step's inference and weight terms with the counters on.
 
@@ -236,7 +243,7 @@ def compare(variants=("bp", "il", "fpa", "zil"), depths=range(2, 17), width: int
         for spec in specs:
             report = reference if spec.name == "bp" and not spec.hyper else measure(net, spec, batch_size)
             row = report.as_dict()
-            row["variant"] = repr(spec).replace("variant(", "").rstrip(")").replace("'", "")
+            row["variant"] = label(spec)
             for key in ("critical_path", "macs", "messages", "ticks"):
                 base = getattr(reference, key)
                 row[f"{key}_vs_bp"] = getattr(report, key) / base if base else float("nan")
