@@ -15,10 +15,12 @@ import statistics
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import neurosim as ns
 from neurosim.circuit import ops
 from neurosim.kernels import reference
+from neurosim.training import _blas_threads
 
 NETWORKS = {"64-128-128-10": [64, 128, 128, 10], "784-512-512-10": [784, 512, 512, 10]}
 BATCHES = (1, 32, 256)
@@ -60,23 +62,33 @@ def measure(sizes, batch, dtype, T, gamma, rounds, min_seconds):
     for run in runners.values():
         run()  # warm-up (compile or load the numba cache)
     samples = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            repeats, started = 0, time.perf_counter()
-            while True:
-                run()
-                repeats += 1
-                elapsed = time.perf_counter() - started
-                if elapsed >= min_seconds:
-                    break
-            samples[name].append(elapsed / repeats)
+    # Both sides get the BLAS thread count ns.train would use for this shape (one thread for small
+    # products: two threads on 32x128x128 GEMMs are several times slower on this machine).
+    threads = _blas_threads(net, batch, "auto")
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for _ in range(rounds):
+            _round(runners, samples, min_seconds)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     return {
         "network": "-".join(map(str, sizes)), "batch": batch, "dtype": dtype, "T": T,
+        "blas_threads": threads or "default",
         "numba_ms": medians["numba"] * 1e3, "numpy_ms": medians["numpy"] * 1e3,
         "numba_ticks_per_s": T / medians["numba"], "numpy_ticks_per_s": T / medians["numpy"],
         "speedup": medians["numpy"] / medians["numba"],
     }
+
+
+def _round(runners, samples, min_seconds):
+    """One sample of each runner, back to back, so machine noise hits both alike."""
+    for name, run in runners.items():
+        repeats, started = 0, time.perf_counter()
+        while True:
+            run()
+            repeats += 1
+            elapsed = time.perf_counter() - started
+            if elapsed >= min_seconds:
+                break
+        samples[name].append(elapsed / repeats)
 
 
 def main(argv=None):
@@ -96,10 +108,10 @@ def main(argv=None):
               "numpy": np.__version__, "rounds": rounds, "results": rows}
     print(json.dumps(report, indent=1))
     print()
-    print("| network | batch | dtype | numba ms | NumPy ms | numba ticks/s | NumPy ticks/s | speed-up |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| network | batch | dtype | BLAS threads | numba ms | NumPy ms | numba ticks/s | NumPy ticks/s | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['network']} | {r['batch']} | {r['dtype']} | {r['numba_ms']:.3f} | {r['numpy_ms']:.3f} | "
+        print(f"| {r['network']} | {r['batch']} | {r['dtype']} | {r['blas_threads']} | {r['numba_ms']:.3f} | {r['numpy_ms']:.3f} | "
               f"{r['numba_ticks_per_s']:.0f} | {r['numpy_ticks_per_s']:.0f} | {r['speedup']:.2f}x |")
     if args.json:
         with open(args.json, "w") as handle:
