@@ -148,12 +148,14 @@ def measure(net: Network, variant, batch_size: int = 1, seed: int = 0, x=None) -
                   all_layers_updated=bool(updated), counter=counter)
 
 
-def analytic(net: Network, variant, batch_size: int = 1) -> dict:
+def analytic(net: Network, variant, batch_size: int = 1, **hyper) -> dict:
     """Closed-form ``{"macs", "ticks", "critical_path"}`` of one step (see the module table).
 
-    ``net`` must already know its depth (an RNN: after one ``check_input``).
+    ``variant``: a name (with ``hyper``, e.g. ``analytic(net, "il", T=20)``), a ``(name, hyper)``
+    pair or a variant object. ``net`` must already know its depth (an RNN: after one
+    ``check_input``).
     """
-    variant = _as_variant(variant)
+    variant = make_variant(variant, **hyper) if isinstance(variant, str) else _as_variant(variant)
     name = variant.name
     if name not in ANALYTIC:
         raise ValueError(f"no closed form for variant {name!r}; closed forms exist for "

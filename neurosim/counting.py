@@ -48,6 +48,19 @@ class _Repeat:
                 yield Event(kernel, tick, layer, macs, ops, messages)
 
 
+def summarise(events) -> dict:
+    """``{kernel: [events, macs, ops, messages]}`` of event templates ``(kernel, layer, macs, ops,
+    messages)``."""
+    summary = {}
+    for kernel, _, macs, ops, messages in events:
+        row = summary.setdefault(kernel, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += macs
+        row[2] += ops
+        row[3] += messages
+    return summary
+
+
 class Totals:
     """Per-kernel sums ``{kernel: [calls, macs, ops, messages]}``: the always-on, cheap counter.
 
@@ -94,13 +107,7 @@ class Totals:
     def _add(self, template, times) -> None:
         summary = getattr(template, "summary", None)
         if summary is None:
-            summary = {}
-            for kernel, _, macs, ops, messages in template:
-                row = summary.setdefault(kernel, [0, 0, 0, 0])
-                row[0] += 1
-                row[1] += macs
-                row[2] += ops
-                row[3] += messages
+            summary = summarise(template)
         for kernel, (calls, macs, ops, messages) in summary.items():
             row = self._kernels.get(kernel)
             if row is None:

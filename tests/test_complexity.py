@@ -182,3 +182,11 @@ def test_repeated_tick_records_expand_in_execution_order():
     assert fused.events == stepped.events
     ticks = [event.tick for event in fused.events]
     assert ticks == sorted(ticks)
+
+
+def test_public_api_as_in_the_issue():
+    net = ns.mlp([64, 128, 128, 10], seed=0)
+    rep = ns.complexity.measure(net, ns.variant("il", T=20), batch_size=1)
+    assert all(isinstance(v, int) for v in (rep.macs, rep.ops, rep.ticks, rep.critical_path, rep.messages))
+    assert ns.complexity.analytic(net, "il", T=20) == {"macs": rep.macs, "ticks": 20,
+                                                      "critical_path": rep.critical_path}

@@ -7,6 +7,8 @@ elementwise ``ops`` and ``messages`` from population sizes (see :mod:`neurosim.c
 """
 from __future__ import annotations
 
+from .. import counting
+
 
 class Template(tuple):
     """Event templates with their per-kernel sums precomputed, so the always-on totals add a few
@@ -14,14 +16,7 @@ class Template(tuple):
 
     def __new__(cls, events):
         template = super().__new__(cls, (tuple(event) for event in events))
-        summary = {}
-        for kernel, _, macs, ops, messages in template:
-            row = summary.setdefault(kernel, [0, 0, 0, 0])
-            row[0] += 1
-            row[1] += macs
-            row[2] += ops
-            row[3] += messages
-        template.summary = summary
+        template.summary = counting.summarise(template)
         return template
 
 
