@@ -15,12 +15,11 @@ import statistics
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import neurosim as ns
 from neurosim.circuit import ops
 from neurosim.kernels import reference
-from neurosim.training import _blas_threads
+from neurosim import threads as blas
 
 NETWORKS = {"64-128-128-10": [64, 128, 128, 10], "784-512-512-10": [784, 512, 512, 10]}
 BATCHES = (1, 32, 256)
@@ -64,8 +63,8 @@ def measure(sizes, batch, dtype, T, gamma, rounds, min_seconds):
     samples = {name: [] for name in runners}
     # Both sides get the BLAS thread count ns.train would use for this shape (one thread for small
     # products: two threads on 32x128x128 GEMMs are several times slower on this machine).
-    threads = _blas_threads(net, batch, "auto")
-    with threadpool_limits(limits=threads, user_api="blas"):
+    threads = blas.auto_threads(net, batch)
+    with blas.limit(threads):
         for _ in range(rounds):
             _round(runners, samples, min_seconds)
     medians = {name: statistics.median(values) for name, values in samples.items()}

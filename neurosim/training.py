@@ -7,12 +7,13 @@ inference or the updated parameters turn non-finite, the network is left at its 
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from . import threads
 from .circuit.network import Network
 from .datasets import Dataset
 from .errors import DivergenceError
@@ -99,17 +100,11 @@ def _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed
     variant.check_network(net)
 
 
-# Below this many multiply-accumulates per matrix product, one BLAS thread is faster (measured in
-# benchmarks/bench_inference.py --threads on 2 cores).
-SINGLE_THREAD_MACS = 1 << 22
-
-
 def _blas_threads(net, batch_size, blas_threads):
     if blas_threads is None:
         return None
     if blas_threads == "auto":
-        largest = max(int(np.prod(w.shape)) for w in net.weights)
-        return 1 if batch_size * largest < SINGLE_THREAD_MACS else None
+        return threads.auto_threads(net, batch_size)
     return check_int(blas_threads, "blas_threads", minimum=1)
 
 
@@ -139,7 +134,8 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     bar = tqdm(total=epochs * n_batches, desc=f"{variant.name}", disable=not progress, leave=False,
                unit="batch")
     snapshot = np.empty_like(net.params)
-    limits = threadpool_limits(limits=_blas_threads(net, batch_size, blas_threads), user_api="blas")
+    cleanup = ExitStack()
+    cleanup.enter_context(threads.limit(_blas_threads(net, batch_size, blas_threads)))
     try:
         for epoch in range(epochs):
             order = np.random.default_rng(seed + epoch).permutation(n_samples)
@@ -177,5 +173,5 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
             bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{test['accuracy']:.3f}")
     finally:
         bar.close()
-        limits.restore_original_limits()
+        cleanup.close()
     return history

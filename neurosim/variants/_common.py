@@ -11,31 +11,15 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .. import activations, counting
+from .. import activations, counting, threads
 from ..circuit import work
 from ..validation import check_float, check_int
 
 OUTPUTS = ("mse", "ce")
 
-# Below this many multiply-accumulates per synapse pass, multi-threaded BLAS costs more than it saves
-# (MEASURED.md: ~2x slower at batch 1 on 2 cores, far worse when the cores are shared).
-SINGLE_THREAD_MACS = 4_000_000
-_CONTROLLER = []
-
-
 def blas_threads(net, batch: int):
-    """A context limiting BLAS to one thread for small circuits (a no-op without threadpoolctl)."""
-    macs = batch * int(np.sum(net.sizes[1:] * net.sizes[:-1]))
-    if macs >= SINGLE_THREAD_MACS:
-        return nullcontext()
-    if not _CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _CONTROLLER.append(ThreadpoolController())
-        except Exception:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            _CONTROLLER.append(None)
-    controller = _CONTROLLER[0]
-    return nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+    """A context limiting BLAS to one thread for small circuits (see :mod:`neurosim.threads`)."""
+    return threads.limit(threads.auto_threads(net, batch))
 
 
 class SmallBlas:
@@ -227,3 +211,34 @@ class CircuitState:
     def output_target_work(self) -> None:
         """Report the output target's elementwise work (blend and, for softmax, normalisation)."""
         self._report([work.output_target(self.net, self.batch)])
+
+
+class SoftOutputTarget:
+    """Mixin for variants whose output target is re-blended from the prediction on every tick
+    (seqil, ilprox). Subclasses give ``_blend(st, predicted) -> x_L``; ``self.hyper["output"]``
+    selects what the output predicts (``output_prediction``)."""
+
+    def _blend(self, st, predicted: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _output_target(self, st) -> None:
+        """x_L = blend(s(mu_L));  e_L = x_L - s(mu_L)."""
+        L = st.n_layers
+        predicted = output_prediction(self.hyper["output"], st.preds[L])
+        st.values[L][...] = self._blend(st, predicted)
+        st.acts[L][...] = st.values[L]
+        np.subtract(st.values[L], predicted, out=st.errors[L])
+        st.output_target_work()
+
+    def _energy(self, st) -> float:
+        L = st.n_layers
+        return st.hidden_energy() + output_energy(self.hyper["output"], st.values[L], st.preds[L])
+
+    def begin(self, net, ws, x, y, grads) -> float:
+        """Tick 0: feed-forward init, hidden errors 0, the blended output target and its error."""
+        self.feedforward_and_clamp(net, ws, x, y)
+        self._y = y
+        self._state = st = CircuitState(net, ws, net.params, self.feedback_matrices(net))
+        st.hidden_errors()
+        self._output_target(st)
+        return self._energy(st)

@@ -48,14 +48,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_float
-from ._common import (CircuitState, SmallBlas, check_output, check_positive, check_ticks,
-                      output_energy, output_prediction, require_dense, write_layer_grads)
+from ._common import (SmallBlas, SoftOutputTarget, check_output, check_positive, check_ticks,
+                      require_dense, write_layer_grads)
 from .base import Variant, register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
 
 
 @register
-class ILProx(SmallBlas, FeedbackPathway, Variant):
+class ILProx(SmallBlas, FeedbackPathway, SoftOutputTarget, Variant):
     name = "ilprox"
     defaults = {"T": 25, "gamma": 0.015, "alpha": 0.5, "eps": 1e-8, "output": "ce",
                 **FEEDBACK_DEFAULTS}
@@ -80,26 +80,10 @@ class ILProx(SmallBlas, FeedbackPathway, Variant):
         a = st.acts[layer - 1]
         return float(np.sum(a * a) / st.batch) + 1.0 + self.hyper["eps"]
 
-    def _output_target(self, st) -> None:
-        L = st.n_layers
-        predicted = output_prediction(self.hyper["output"], st.preds[L])
-        weight = self.hyper["alpha"] * self._norm(st, L)
-        st.values[L][...] = (predicted + weight * self._y) / (1.0 + weight)
-        st.acts[L][...] = st.values[L]
-        np.subtract(st.values[L], predicted, out=st.errors[L])
-        st.output_target_work()
-
-    def _energy(self, st) -> float:
-        L = st.n_layers
-        return st.hidden_energy() + output_energy(self.hyper["output"], st.values[L], st.preds[L])
-
-    def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._y = y
-        self._state = st = CircuitState(net, ws, net.params, self.feedback_matrices(net))
-        st.hidden_errors()
-        self._output_target(st)
-        return self._energy(st)
+    def _blend(self, st, predicted):
+        """x_L = (s(mu_L) + alpha n_L y) / (1 + alpha n_L)."""
+        weight = self.hyper["alpha"] * self._norm(st, st.n_layers)
+        return (predicted + weight * self._y) / (1.0 + weight)
 
     def tick(self, net, ws, tick, grads) -> float:
         st = self._state

@@ -45,14 +45,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (CircuitState, SmallBlas, check_output, check_positive, check_ticks,
-                      output_energy, output_prediction, require_dense)
+from ._common import (SmallBlas, SoftOutputTarget, check_output, check_positive, check_ticks,
+                      require_dense)
 from .base import Variant, register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
 
 
 @register
-class SeqIL(SmallBlas, FeedbackPathway, Variant):
+class SeqIL(SmallBlas, FeedbackPathway, SoftOutputTarget, Variant):
     name = "seqil"
     defaults = {"T": 3, "gamma": 0.5, "beta": 100.0, "output": "ce", **FEEDBACK_DEFAULTS}
 
@@ -76,28 +76,11 @@ class SeqIL(SmallBlas, FeedbackPathway, Variant):
         return 1.0 / (1.0 + self.hyper["beta"])
 
     # -- output --------------------------------------------------------------------------------
-    def _output_target(self, st) -> None:
-        """x_L = (1 - pi) y + pi s(mu_L);  e_L = x_L - s(mu_L)."""
-        L = st.n_layers
-        predicted = output_prediction(self.hyper["output"], st.preds[L])
-        st.values[L][...] = (1.0 - self.pi) * self._y + self.pi * predicted
-        st.acts[L][...] = st.values[L]
-        np.subtract(st.values[L], predicted, out=st.errors[L])
-        st.output_target_work()
-
-    def _energy(self, st) -> float:
-        L = st.n_layers
-        return st.hidden_energy() + output_energy(self.hyper["output"], st.values[L], st.preds[L])
+    def _blend(self, st, predicted):
+        """x_L = (1 - pi) y + pi s(mu_L)."""
+        return (1.0 - self.pi) * self._y + self.pi * predicted
 
     # -- tick protocol ---------------------------------------------------------------------------
-    def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._y = y
-        self._state = st = CircuitState(net, ws, net.params, self.feedback_matrices(net))
-        st.hidden_errors()
-        self._output_target(st)
-        return self._energy(st)
-
     def tick(self, net, ws, tick, grads) -> float:
         st = self._state
         st.tick = tick
