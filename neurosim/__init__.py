@@ -13,11 +13,11 @@ import sys as _sys
 _sys.modules.setdefault(__name__ + ".layers", layers)  # ``from neurosim.layers import Conv2d`` works too
 from .errors import DivergenceError
 from .simulator import Simulator, Trace
-from .training import History, evaluate, train
+from .training import History, Trainer, evaluate, train
 from .variants import Step, Variant, available, register, variant
 
 __version__ = "0.1.0"
 
 __all__ = ["activations", "complexity", "counting", "datasets", "optim", "Dense", "Network", "RNN", "mlp", "rnn", "layers",
-           "DivergenceError", "Simulator", "Trace", "History", "evaluate", "train", "Step", "Variant",
+           "DivergenceError", "Simulator", "Trace", "History", "Trainer", "evaluate", "train", "Step", "Variant",
            "available", "register", "variant"]

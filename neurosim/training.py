@@ -19,7 +19,7 @@ from .datasets import Dataset
 from .errors import DivergenceError
 from .optim import SGD, Optimizer
 from .validation import check_int
-from .variants.base import Variant
+from .variants.base import Step, Variant
 
 
 @dataclass
@@ -108,6 +108,44 @@ def _blas_threads(net, batch_size, blas_threads):
     return check_int(blas_threads, "blas_threads", minimum=1)
 
 
+class Trainer:
+    """One training step at a time: ``Trainer(net, variant, optimizer).step(x, y)``.
+
+    A step is the variant's inference phase and weight terms (``variant.compute``) followed by the
+    optimiser's update, in place on ``net.params``. Nothing is lost on divergence: if the inference
+    or the updated parameters turn non-finite, ``net.params`` is left exactly as before the step
+    and :class:`neurosim.DivergenceError` says where. :func:`train` runs its epochs through this;
+    benchmarks and custom loops use it directly. Returns the variant's :class:`~neurosim.Step`.
+    """
+
+    def __init__(self, net: Network, variant: Variant, optimizer: Optimizer | None = None,
+                 check: bool = True):
+        self.net, self.variant = net, variant
+        self.optimizer = SGD(lr=0.05) if optimizer is None else optimizer
+        if check:
+            if not isinstance(net, Network):
+                raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
+            if not isinstance(variant, Variant):
+                raise TypeError(f"variant must come from neurosim.variant(...), got {type(variant).__name__}")
+            if not isinstance(self.optimizer, Optimizer):
+                raise TypeError(f"optimizer must come from neurosim.optim, got {type(self.optimizer).__name__}")
+            variant.check_network(net)
+        self._snapshot = np.empty_like(net.params)
+
+    def step(self, x, y) -> Step:
+        """One training step on a batch ``x`` (B, ...) with targets ``y`` (B, n_out)."""
+        net = self.net
+        step = self.variant.compute(net, x, y)
+        self._snapshot[...] = net.params
+        self.optimizer.step(net, step.grads)
+        if not np.all(np.isfinite(net.params)):
+            net.params[...] = self._snapshot
+            raise DivergenceError(
+                f"{self.variant.name}: parameters became non-finite (loss {step.loss:.3g}); weights "
+                f"restored to the last good state; lower the learning rate")
+        return step
+
+
 def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer | None = None,
           epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True,
           blas_threads="auto") -> History:
@@ -133,7 +171,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     history = History(variant=variant.name, ticks=variant.n_ticks(net))
     bar = tqdm(total=epochs * n_batches, desc=f"{variant.name}", disable=not progress, leave=False,
                unit="batch")
-    snapshot = np.empty_like(net.params)
+    trainer = Trainer(net, variant, optimizer, check=False)
     cleanup = ExitStack()
     cleanup.enter_context(threads.limit(_blas_threads(net, batch_size, blas_threads)))
     try:
@@ -143,21 +181,12 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
             started = time.perf_counter()
             for index in range(n_batches):
                 batch = order[index * batch_size:(index + 1) * batch_size]
-                xb, yb = x_all[batch], targets[batch]
                 try:
-                    step = variant.compute(net, xb, yb)
+                    step = trainer.step(x_all[batch], targets[batch])
                 except DivergenceError as exc:
-                    raise DivergenceError(f"{exc} (epoch {epoch}, step {index}; weights kept at the "
-                                          f"last good state)", exc.tick, exc.layer, epoch, index,
-                                          history) from None
-                snapshot[...] = net.params
-                optimizer.step(net, step.grads)
-                if not np.all(np.isfinite(net.params)):
-                    net.params[...] = snapshot
-                    raise DivergenceError(
-                        f"{variant.name}: parameters became non-finite at epoch {epoch}, step {index} "
-                        f"(loss {step.loss:.3g}); weights restored to the last good state; lower the "
-                        f"learning rate", epoch=epoch, step=index, history=history)
+                    kept = "" if exc.tick is None else "; weights kept at the last good state"
+                    raise DivergenceError(f"{exc} (epoch {epoch}, step {index}{kept})", exc.tick, exc.layer,
+                                          epoch, index, history) from None
                 loss_sum += step.loss * len(batch)
                 if classify:
                     correct += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
