@@ -133,8 +133,17 @@ class Trainer:
         self._snapshot = np.empty_like(net.params)
 
     def step(self, x, y) -> Step:
-        """One training step on a batch ``x`` (B, ...) with targets ``y`` (B, n_out)."""
-        net = self.net
+        """One training step on a batch ``x`` (B, ...) with targets ``y`` (B, n_out).
+
+        With plain SGD (no momentum) a variant that has a fused kernel for the whole step
+        (``variant.sgd_step``: ``il`` on dense networks) runs it, and the returned step's ``grads``
+        is ``None``; otherwise ``variant.compute`` and then ``optimizer.step``.
+        """
+        net, optimizer = self.net, self.optimizer
+        if type(optimizer) is SGD and optimizer.momentum == 0.0:
+            step = self.variant.sgd_step(net, x, y, optimizer.lr, self._snapshot)
+            if step is not None:
+                return step
         step = self.variant.compute(net, x, y)
         self._snapshot[...] = net.params
         self.optimizer.step(net, step.grads)

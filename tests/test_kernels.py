@@ -436,3 +436,21 @@ def test_numba_activations_match_numpy(name):
     # 1 - tanh^2 cancels: one ulp of tanh (libm vs NumPy) is 2.2e-16 absolute in the derivative
     np.testing.assert_allclose(df, activations.derivative(name, xs), rtol=1e-15, atol=1e-15)
     assert np.all(np.isfinite(f)) and np.all(np.isfinite(df))
+
+
+def test_finite_detects_overflow_computed_under_fastmath():
+    """np.isfinite is folded to True under nsz + reassoc; the kernels' own test must not be."""
+    from numba import njit
+
+    @njit(fastmath=dense.FASTMATH)
+    def overflowed_is_finite(a, rate):
+        total = a[0]
+        total += rate * a[1]
+        return dense.finite(total)
+
+    for dtype, rate in ((np.float32, 1e38), (np.float64, 1e308)):
+        a = np.array([1.0, 1e3], dtype=dtype)
+        assert not overflowed_is_finite(a, dtype(rate))
+        assert overflowed_is_finite(a, dtype(1.0))
+        assert not overflowed_is_finite(np.array([np.nan, 1.0], dtype=dtype), dtype(1.0))
+        assert not overflowed_is_finite(np.array([-np.inf, 1.0], dtype=dtype), dtype(1.0))

@@ -118,6 +118,41 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
     return energies, (int(tick), int(layer))
 
 
+def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output: np.ndarray,
+                    scratch: np.ndarray) -> tuple:
+    """A whole IL training step with plain SGD in one kernel call (see
+    :func:`neurosim.kernels.dense.relax_and_learn`): dense networks only.
+
+    Counts exactly what the unfused path counts (feed-forward, output error, its feedback, the
+    relaxation ticks and the Hebbian terms at the last tick). Returns
+    ``(status, tick, layer, loss, energies)`` with the kernel's status codes.
+    """
+    dtype = ws.values.dtype.type
+    energies = np.zeros(n_ticks + 1, dtype=np.float64)
+    param_max = np.zeros(net.n_layers + 1, dtype=np.float64)
+    limit = 0.25 * float(np.finfo(ws.values.dtype).max)
+    status, tick, layer, loss = dense.relax_and_learn(
+        net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
+        n_ticks, x, y, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, dtype(lr / ws.batch),
+        limit, energies, output, param_max, scratch)
+    counter = counting.sink()
+    if counter is not None:
+        work.emit(counter, 0, work.cached(net, ws, ("feedforward",), lambda: [
+            work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]))
+        if not (status == 1 and tick == 0):
+            work.emit(counter, 0, work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]))
+            if net.n_layers >= 2:
+                work.emit(counter, 0, work.cached(net, ws, ("feedback", net.n_layers),
+                                                  lambda: [work.feedback(net, ws.batch, net.n_layers)]))
+            work.emit_phase(counter, net, ws, work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch)),
+                            _last_tick(net, n_ticks), n_ticks, tick if status == 1 else -1)
+    return int(status), int(tick), int(layer), float(loss), energies
+
+
+def _last_tick(net, n_ticks):
+    return np.full(net.n_layers + 1, n_ticks, dtype=np.int64)
+
+
 def backprop_layer(net, ws, layer: int, tick: int) -> None:
     """BP's step down one layer on the error buffer: e_l = f'(x_l) * (e_{l+1} W_{l+1})."""
     if not net.is_dense:
@@ -187,3 +222,39 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
         work.emit_phase(counter, net, ws, work.cached(net, ws, ("fpa_tick",), lambda: work.fixed_prediction_tick(net, ws.batch)), update_tick,
                         n_ticks, tick)
     return energies, (int(tick), int(layer))
+
+
+# -- Z-IL's event-driven wavefront ------------------------------------------------------------------
+def zil_wavefront(net, ws, grad_scale: float, grads: np.ndarray) -> tuple:
+    """Z-IL's step as an event-driven schedule (see :mod:`neurosim.variants.zil`), after
+    :func:`feedforward`, :func:`clamp_output` and :func:`output_error`:
+
+        tick 0:      Hebbian term of layer L (fb_{L-1} = e_L W_L follows)
+        tick L - l:  x_l += f'(x_l) * fb_l,  e_l = x_l - mu_l,  fb_{l-1} = e_l W_l,  Hebbian term of l
+
+    A composition of existing kernels: ``backprop_layer`` forms fb_l and f'(x_l) * fb_l (BP's step,
+    linear in the error, so it serves PC's sign) in e_l's block, two in-place NumPy passes turn it into
+    the value update and the error against the unchanged prediction, ``hebbian_update`` takes the
+    term. Returns ``(tick, layer)`` of the first non-finite value or error, ``(-1, -1)`` if finite.
+    """
+    if not net.is_dense:
+        return generic.zil_wavefront(net, ws, grad_scale, grads)
+    n_layers, batch, s_off, sizes = net.n_layers, ws.batch, ws.s_off, ws.sizes
+    values, errors, preds = ws.values, ws.errors, ws.preds
+    scale = values.dtype.type(grad_scale)
+    dense.hebbian_update(net.w_off, net.b_off, s_off, sizes, batch, n_layers, scale, errors, ws.acts, grads)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in range(n_layers - 1, 0, -1):
+            dense.backprop_layer(net.params, net.w_off, s_off, sizes, batch, net.act_code, layer, values,
+                                 errors, ws.feedback)
+            start = s_off[layer]
+            stop = start + batch * sizes[layer]
+            x, error = values[start:stop], errors[start:stop]
+            np.add(x, error, out=x)                       # x_l = mu_l + f'(x_l) * fb_l
+            np.subtract(x, preds[start:stop], out=error)  # e_l = x_l - mu_l
+            dense.hebbian_update(net.w_off, net.b_off, s_off, sizes, batch, layer, scale, errors, ws.acts,
+                                 grads)
+    counter = counting.sink()
+    if counter is not None:
+        work.emit_schedule(counter, net, ws, ("wavefront",), lambda: work.wavefront(net, ws.batch))
+    return generic._wavefront_divergence(net, ws)

@@ -119,6 +119,36 @@ def relax(weights, biases, activation, gamma, n_ticks, state: ReferenceState, up
     return grads, np.array(energies), (-1, -1)
 
 
+def relax_and_learn(weights, biases, activation, gamma, n_ticks, inputs, target, lr):
+    """One IL training step with plain SGD, in place on ``weights``/``biases`` (lists of arrays).
+
+    Feed-forward init, clamp x_L = y, e_L = y - x_L, ``n_ticks`` of :func:`relax`, then
+    W_l += (lr / B) e_l^T phi(x_{l-1}), b_l += (lr / B) sum_b e_l -- unless a value, an error or a
+    new parameter is not finite, in which case nothing changes.
+    Returns ``(status, loss, output, energies)``: status 0 updated, 1 inference diverged, 2 the
+    update would overflow.
+    """
+    n_layers = len(weights)
+    state = feedforward(weights, biases, activation, inputs)
+    output = state.values[-1].copy()
+    loss = 0.5 * float(np.sum((target - output) ** 2)) / inputs.shape[0]
+    state.values[-1] = target.copy()
+    state.acts[-1] = target.copy()
+    state.errors[-1] = target - output
+    update = [n_ticks] * (n_layers + 1)
+    grads, energies, (tick, _) = relax(weights, biases, activation, gamma, n_ticks, state, update,
+                                       -1.0 / inputs.shape[0])
+    if not np.isfinite(loss) or tick >= 0:
+        return 1, loss, output, energies
+    new = [(W - lr * gW, b - lr * gb) for (W, b), (gW, gb) in zip(zip(weights, biases), grads)]
+    if not all(np.all(np.isfinite(W)) and np.all(np.isfinite(b)) for W, b in new):
+        return 2, loss, output, energies
+    for layer, (W, b) in enumerate(new):
+        weights[layer][...] = W
+        biases[layer][...] = b
+    return 0, loss, output, energies
+
+
 def backprop(weights, activation, state: ReferenceState, target):
     """d_L = x_L - y, d_l = f'(x_l) * (d_{l+1} W_{l+1}); grads (1/B) d_l^T phi(x_{l-1}), mean_b d_l."""
     n_layers = len(weights)

@@ -132,6 +132,15 @@ class Variant:
         self.end(net, ws, grads)
         return Step(grads, loss, output, energies)
 
+    def sgd_step(self, net, x, y, lr: float, scratch: np.ndarray):
+        """Inference and the plain-SGD update ``theta -= lr * grads`` fused into one kernel call.
+
+        Returns a :class:`Step` (with ``grads=None``: the update went straight into the weights),
+        or ``None`` where this variant, network or input has no fused path (the caller then runs
+        ``compute`` and the optimiser). On divergence nothing is updated.
+        """
+        return None
+
     def gradients(self, net, x, y) -> list:
         """``[(dW_1, db_1), ..., (dW_L, db_L)]`` as d loss / d theta (views of one flat array).
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..circuit import ops
 from ..validation import check_float, check_int
+from ..errors import DivergenceError
 from .base import Step, Variant, raise_divergence, register
 
 
@@ -69,6 +70,25 @@ class IL(Variant):
         for layer in range(1, net.n_layers + 1):
             if due[layer] == tick:
                 ops.hebbian(net, ws, layer, -1.0 / ws.batch, grads, tick)
+
+    def sgd_step(self, net, x, y, lr, scratch):
+        """The fused training step (:func:`neurosim.circuit.ops.relax_and_learn`) where it applies:
+        a dense network and every Hebbian term taken at the last tick, as plain IL does."""
+        n_ticks = self.n_ticks(net)
+        if not net.is_dense or np.any(self.update_ticks(net)[1:] != n_ticks):
+            return None
+        x, y, ws = self.prepare(net, x, y)
+        output = np.empty((ws.batch, net.n_outputs), dtype=net.dtype)
+        status, tick, layer, loss, energies = ops.relax_and_learn(
+            net, ws, x, y, self.hyper["gamma"], n_ticks, lr, output, scratch)
+        self._output, self._loss = output, loss
+        if status == 1:
+            raise_divergence(self, net, ws, tick, layer)
+        if status == 2:
+            raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
+                                  f"{loss:.3g}); weights kept at the last good state; lower the "
+                                  f"learning rate")
+        return Step(None, loss, output, energies)
 
     def compute(self, net, x, y) -> Step:
         """The fused path: one numba call runs all ticks and takes the Hebbian terms."""
