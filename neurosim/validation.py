@@ -72,7 +72,7 @@ def check_array(value, name: str, shape: tuple, dtype: str) -> np.ndarray:
     if value.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (shape {value.shape}); give at least one sample")
     value = np.ascontiguousarray(value, dtype=dtype)
-    if not np.all(np.isfinite(value)):
+    if not np.isfinite(value).all():
         raise ValueError(f"{name} contains NaN or Inf")
     return value
 

@@ -130,27 +130,40 @@ def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output
     dtype = ws.values.dtype.type
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     param_max = np.zeros(net.n_layers + 1, dtype=np.float64)
-    limit = 0.25 * float(np.finfo(ws.values.dtype).max)
     status, tick, layer, loss = dense.relax_and_learn(
         net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
         n_ticks, x, y, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, dtype(lr / ws.batch),
-        limit, energies, output, param_max, scratch)
+        _SAFE_LIMIT[ws.values.dtype.name], energies, output, param_max, scratch)
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, 0, work.cached(net, ws, ("feedforward",), lambda: [
-            work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]))
-        if not (status == 1 and tick == 0):
-            work.emit(counter, 0, work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]))
-            if net.n_layers >= 2:
-                work.emit(counter, 0, work.cached(net, ws, ("feedback", net.n_layers),
-                                                  lambda: [work.feedback(net, ws.batch, net.n_layers)]))
-            work.emit_phase(counter, net, ws, work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch)),
-                            _last_tick(net, n_ticks), n_ticks, tick if status == 1 else -1)
+        stopped_at = tick if status == 1 else -1
+        plan = ws.__dict__.setdefault("_work_templates", {}).get(("learn_plan", n_ticks, stopped_at))
+        if plan is None:
+            plan = _learn_plan(net, ws, n_ticks, stopped_at)
+        for template, first, last in plan:
+            counter.record_ticks(template, first, last)
     return int(status), int(tick), int(layer), float(loss), energies
 
 
-def _last_tick(net, n_ticks):
-    return np.full(net.n_layers + 1, n_ticks, dtype=np.int64)
+# Parameters below a quarter of the dtype's largest value cannot overflow from one bounded update
+# (see dense.hebbian_learn).
+_SAFE_LIMIT = {name: 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
+
+
+def _learn_plan(net, ws, n_ticks, stopped_at) -> list:
+    """The events of :func:`relax_and_learn` as ``(template, first tick, last tick)``, built once."""
+    plan = [(work.cached(net, ws, ("feedforward",), lambda: [
+        work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]), 0, 0)]
+    if stopped_at != 0:
+        plan.append((work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]), 0, 0))
+        if net.n_layers >= 2:
+            plan.append((work.cached(net, ws, ("feedback", net.n_layers),
+                                     lambda: [work.feedback(net, ws.batch, net.n_layers)]), 0, 0))
+        tick_events = work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch))
+        update_tick = np.full(net.n_layers + 1, n_ticks, dtype=np.int64)
+        plan.extend(work.phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at))
+    ws.__dict__["_work_templates"][("learn_plan", n_ticks, stopped_at)] = plan
+    return plan
 
 
 def backprop_layer(net, ws, layer: int, tick: int) -> None:

@@ -74,9 +74,9 @@ class IL(Variant):
     def sgd_step(self, net, x, y, lr, scratch):
         """The fused training step (:func:`neurosim.circuit.ops.relax_and_learn`) where it applies:
         a dense network and every Hebbian term taken at the last tick, as plain IL does."""
-        n_ticks = self.n_ticks(net)
-        if not net.is_dense or np.any(self.update_ticks(net)[1:] != n_ticks):
+        if not net.is_dense or type(self).update_ticks is not IL.update_ticks:
             return None
+        n_ticks = self.n_ticks(net)
         x, y, ws = self.prepare(net, x, y)
         output = np.empty((ws.batch, net.n_outputs), dtype=net.dtype)
         status, tick, layer, loss, energies = ops.relax_and_learn(
