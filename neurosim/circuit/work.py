@@ -119,12 +119,12 @@ def emit_phase(counter, net, ws, tick_events, update_tick, n_ticks: int, stopped
     cache = ws.__dict__.setdefault("_work_templates", {})
     plan = cache.get(key)
     if plan is None:
-        plan = cache[key] = _phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at)
+        plan = cache[key] = phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at)
     for template, first, last in plan:
         counter.record_ticks(template, first, last)
 
 
-def _phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at) -> list:
+def phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at) -> list:
     last = n_ticks if stopped_at < 0 else stopped_at
     due = {}
     for layer in range(1, net.n_layers + 1):
@@ -143,3 +143,154 @@ def _phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at) -> list:
     if last >= start:
         plan.append((tick_events, start, last))
     return plan
+
+
+# -- Z-IL's event-driven wavefront ------------------------------------------------------------------
+def wavefront_value(net, batch, layer) -> tuple:
+    """Z-IL at tick L - l: x_l += f'(x_l) * fb_l (derivative, product, sum). With gamma = 1 and
+    e_l = 0 there is no -e_l term (no message from the error neuron), and a_l = f(x_l) is not formed:
+    only the retired prediction of layer l + 1 would read it."""
+    return ("value_update", layer, 0, 3 * batch * _size(net, layer), 0)
+
+
+def wavefront_error(net, batch, layer) -> tuple:
+    """e_l = x_l - mu_l against the unchanged prediction (x_{l-1} has not moved yet)."""
+    return ("error", layer, 0, batch * _size(net, layer), 0)
+
+
+def wavefront(net, batch) -> list:
+    """Z-IL's step after the forward pass and e_L, as ``[(tick, events), ...]``: at tick 0 layer L's
+    feedback and Hebbian term; at tick t = L - l the value, error, feedback (l >= 2) and Hebbian term
+    of layer l only (see :mod:`neurosim.variants.zil`)."""
+    n_layers = net.n_layers
+    schedule = [(0, ([feedback(net, batch, n_layers)] if n_layers >= 2 else [])
+                 + [hebbian(net, batch, n_layers)])]
+    for layer in range(n_layers - 1, 0, -1):
+        events = [wavefront_value(net, batch, layer), wavefront_error(net, batch, layer)]
+        if layer >= 2:
+            events.append(feedback(net, batch, layer))
+        events.append(hebbian(net, batch, layer))
+        schedule.append((n_layers - layer, events))
+    return schedule
+
+
+def emit_schedule(counter, net, ws, key, build) -> None:
+    """Record ``build() -> [(tick, events), ...]`` (built once per workspace): a detailed
+    :class:`neurosim.counting.Counter` gets each tick's events at that tick, in order; the always-on
+    totals, which keep no ticks, one combined template (one dict update per call)."""
+    cache = ws.__dict__.setdefault("_work_templates", {})
+    full_key = (net.n_layers,) + tuple(key)
+    plan = cache.get(full_key)
+    if plan is None:
+        steps = [(tick, Template(events)) for tick, events in build()]
+        plan = cache[full_key] = (steps, Template([event for _, events in steps for event in events]))
+    steps, combined = plan
+    if isinstance(counter, counting.Counter):
+        for tick, template in steps:
+            counter.record_ticks(template, tick, tick)
+    else:
+        counter.record_ticks(combined, 0, 0)
+
+
+# -- COPI (neurosim.variants.copi): decorrelated inputs and the per-synapse weight rule ---------------
+# Populations besides those of neurosim.counting.DEPENDENCIES: xd{l} the decorrelated input
+# x_l = R_l y_{l-1} of layer l, R{l} its decorrelating matrix, C{l} the input second moments
+# <x_l x_l^T>, Ws{l} the synaptic weights acting on xd{l} (W{l}, the effective W_l R_l, is what the
+# network's forward pass and BP credit use).
+def copi_decorrelate(net, batch, layer) -> tuple:
+    """x_l = y_{l-1} R_l^T: the lateral (decorrelating) layer in front of layer l."""
+    n_in = _size(net, layer - 1)
+    return ("decorrelate", layer, batch * n_in * n_in, 0, batch * n_in)
+
+
+def copi_moments(net, batch, layer) -> tuple:
+    """<x x^T> = (x^T x) / B (the diagonal is <x_j^2>; C is it with the diagonal zeroed)."""
+    n_in = _size(net, layer - 1)
+    return ("input_moments", layer, batch * n_in * n_in, n_in * n_in, 0)
+
+
+def copi_weights(net, batch, layer) -> tuple:
+    """t = a + g delta (a = h - b); W += eta ((t^T x) / B - W diag<x^2>); b += (eta g / B) sum_b delta."""
+    n_out, n_in = _size(net, layer), _size(net, layer - 1)
+    return ("copi_weights", layer, batch * n_out * n_in,
+            4 * batch * n_out + 5 * n_out * n_in + 2 * n_out, 0)
+
+
+def copi_decorrelation_update(net, layer) -> tuple:
+    """R_l -= eta_r C_l R_l."""
+    n_in = _size(net, layer - 1)
+    return ("decorrelation_update", layer, n_in ** 3, 2 * n_in * n_in, 0)
+
+
+def copi_effective_weights(net, layer) -> tuple:
+    """M_l = W_l R_l, the effective matrix the simulated network holds (bookkeeping of the
+    simulation: a circuit applying R and W in turn never forms it)."""
+    n_out, n_in = _size(net, layer), _size(net, layer - 1)
+    return ("effective_weights", layer, n_out * n_in * n_in, 0, 0)
+
+
+def copi_update(net, batch, layer) -> list:
+    """Everything COPI's update of layer l runs once its delta is known."""
+    return [copi_moments(net, batch, layer), copi_weights(net, batch, layer),
+            copi_decorrelation_update(net, layer), copi_effective_weights(net, layer)]
+
+
+# -- implicit SGD's inner solver (neurosim.variants.implicit_sgd) -------------------------------------
+# One evaluation of the proximal objective P(theta) = L(theta) + ||theta - theta_b||^2 / (2 alpha)
+# and its gradient: a forward pass, the output loss and delta, backpropagation, the prox term. The
+# reductions over all parameters (the prox term's ||.||^2, ||grad P||^2) run layer after layer into
+# the population ``objective``; theta's layer l is W{l}, grad P's is dW{l}, the deltas e{l}.
+def _n_params(net, layer) -> int:
+    return _size(net, layer) * _size(net, layer - 1) + _size(net, layer)
+
+
+def solver_output_ops(output: str) -> int:
+    """Elementwise ops per output element of the loss and the delta: ``"mse"``: d = t - z, d*d,
+    the sum, z - y; ``"ce"``: the shifted logits, exp, sum, log, t * log p, its sum (loss) and
+    shift, exp, sum, divide, p - y (softmax delta)."""
+    return 4 if output == "mse" else 11
+
+
+def solver_evaluation(net, batch, output: str) -> list:
+    """One evaluation of P and grad P, in execution order."""
+    L = net.n_layers
+    events = [("solver_forward", l, net.layer_macs(l, batch),
+               batch * _size(net, l) * (2 if l < L else 1), batch * _size(net, l - 1))
+              for l in range(1, L + 1)]
+    events.append(("solver_output", L, 0, solver_output_ops(output) * batch * _size(net, L), 0))
+    for l in range(L, 0, -1):
+        n_out, n_in = _size(net, l), _size(net, l - 1)
+        events.append(("solver_gradient", l, net.layer_macs(l, batch),
+                       batch * n_out + n_out * n_in + n_out, 0))
+        if l > 1:
+            events.append(("solver_backward", l, net.feedback_macs(l, batch), 2 * batch * n_in,
+                           batch * n_out))
+    # diff = theta - theta_b, ||diff||^2, grad += diff / alpha
+    events += [("solver_prox", l, _n_params(net, l), 3 * _n_params(net, l), 0) for l in range(1, L + 1)]
+    return events
+
+
+def solver_norm(net) -> list:
+    """||grad P||^2 (a dot product over every parameter)."""
+    return [("solver_norm", l, _n_params(net, l), 0, 0) for l in range(1, net.n_layers + 1)]
+
+
+def solver_step(net) -> list:
+    """theta = theta_k - step * grad P."""
+    return [("solver_step", l, 0, 2 * _n_params(net, l), 0) for l in range(1, net.n_layers + 1)]
+
+
+counting.DEPENDENCIES.update({
+    "decorrelate": (("a{l-1}", "R{l}"), ("xd{l}",)),
+    "input_moments": (("xd{l}",), ("C{l}",)),
+    "copi_weights": (("e{l}", "xd{l}", "x{l}", "C{l}", "Ws{l}"), ("Ws{l}",)),
+    "decorrelation_update": (("C{l}", "R{l}"), ("R{l}",)),
+    "effective_weights": (("Ws{l}", "R{l}"), ("W{l}",)),
+    "solver_forward": (("a{l-1}", "W{l}"), ("x{l}", "a{l}")),
+    "solver_output": (("x{l}",), ("e{l}", "objective")),
+    "solver_gradient": (("e{l}", "a{l-1}"), ("dW{l}",)),
+    "solver_backward": (("e{l}", "W{l}", "x{l-1}"), ("e{l-1}",)),
+    "solver_prox": (("W{l}", "dW{l}", "objective"), ("dW{l}", "objective")),
+    "solver_norm": (("dW{l}", "objective"), ("objective",)),
+    "solver_step": (("W{l}", "dW{l}", "objective"), ("W{l}",)),
+})
