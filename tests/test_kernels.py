@@ -79,7 +79,7 @@ class Case:
 
     def predict_errors(self, first_layer=1):
         ws = self.ws
-        return dense.predict_errors(self.params, self.w_off, self.b_off, ws.s_off, ws.sizes, ws.batch,
+        return dense.predict_errors(self.params, self.params, self.w_off, self.b_off, ws.s_off, ws.sizes, ws.batch,
                                     first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
 
     def perturbed_state(self, noise=0.3):
@@ -202,7 +202,7 @@ def test_relax_tick(path, dtype):
         c.predict_errors(1)  # leaves the feedback relax_tick expects
         state = c.snapshot()
         ws = c.ws
-        energy = dense.relax_tick(c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code,
+        energy = dense.relax_tick(c.params, c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code,
                                   c.cast(gamma), ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
         expect_energy = ref.relax_tick(c.weights, c.biases, c.act, gamma, state)
         layers = range(1, c.L + 1)
@@ -264,7 +264,7 @@ def test_relax(path, dtype):
         scale = -1.0 / c.batch
         grads = np.full(c.params.shape, np.nan, dtype=c.dtype)
         energy = np.full(n_ticks + 1, np.nan)
-        tick, layer = dense.relax(c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code,
+        tick, layer = dense.relax(c.params, c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code,
                                   c.cast(gamma), n_ticks, ws.values, ws.acts, ws.preds, ws.errors,
                                   ws.feedback, update_tick, c.cast(scale), grads, energy)
         expect_grads, expect_energy, expect_where = ref.relax(c.weights, c.biases, c.act, gamma, n_ticks,
@@ -287,7 +287,7 @@ def _relax_to_failure(c, gamma, n_ticks):
     update_tick = np.full(c.L + 1, n_ticks, dtype=np.int64)
     grads = np.zeros(c.params.shape, dtype=c.dtype)
     energy = np.zeros(n_ticks + 1)
-    got = dense.relax(c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code, c.cast(gamma),
+    got = dense.relax(c.params, c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code, c.cast(gamma),
                       n_ticks, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, update_tick,
                       c.cast(-1.0 / c.batch), grads, energy)
     with np.errstate(all="ignore"):

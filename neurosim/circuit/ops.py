@@ -31,6 +31,16 @@ def feedforward(net, ws, x) -> None:
             work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]))
 
 
+def _back(net, back):
+    """The feedback matrices to use: ``back``, or the weights themselves (symmetric feedback)."""
+    if back is None:
+        return net.params
+    if back.shape != net.params.shape or back.dtype != net.params.dtype:
+        raise ValueError(f"back must be laid out like net.params {net.params.shape} {net.params.dtype}, "
+                         f"got {back.shape} {back.dtype}")
+    return back
+
+
 def clamp_output(net, ws, y) -> None:
     """Clamp the output value neurons to the target: x_L = y."""
     if not net.is_dense:
@@ -49,22 +59,26 @@ def output_error(net, ws, output, y) -> None:
         work.emit(counter, 0, work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]))
 
 
-def feedback(net, ws, layer: int, tick: int = 0) -> None:
-    """feedback_{l-1} = e_l W_l for one layer (l >= 2), from its current errors."""
+def feedback(net, ws, layer: int, tick: int = 0, back=None) -> None:
+    """feedback_{l-1} = e_l W_l for one layer (l >= 2), from its current errors.
+
+    ``back``: feedback matrices ``B_l`` laid out like ``net.params`` (dense networks; ``None``:
+    ``B = W``), here and in the other ops that carry errors down.
+    """
     if not net.is_dense:
         return generic.feedback(net, ws, layer, tick)
-    dense._feedback_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, layer, ws.errors,
+    dense._feedback_layer(_back(net, back), net.w_off, ws.s_off, ws.sizes, ws.batch, layer, ws.errors,
                           ws.feedback)
     counter = counting.sink()
     if counter is not None:
         work.emit(counter, tick, work.cached(net, ws, ("feedback", layer), lambda: [work.feedback(net, ws.batch, layer)]))
 
 
-def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
+def predict_errors(net, ws, first_layer: int = 1, tick: int = 0, back=None) -> float:
     """mu_l, e_l for l >= first_layer (and feedback); returns the energy (batch mean)."""
     if not net.is_dense:
         return generic.predict_errors(net, ws, first_layer, tick)
-    energy = dense.predict_errors(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+    energy = dense.predict_errors(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                                   first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
     counter = counting.sink()
     if counter is not None:
@@ -73,11 +87,11 @@ def predict_errors(net, ws, first_layer: int = 1, tick: int = 0) -> float:
     return float(energy)
 
 
-def relax_tick(net, ws, gamma: float, tick: int) -> float:
+def relax_tick(net, ws, gamma: float, tick: int, back=None) -> float:
     """One parallel relaxation tick of every hidden layer; returns the energy after it."""
     if not net.is_dense:
         return generic.relax_tick(net, ws, gamma, tick)
-    energy = dense.relax_tick(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+    energy = dense.relax_tick(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                               net.act_code, ws.values.dtype.type(gamma),
                               ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
     counter = counting.sink()
@@ -98,7 +112,7 @@ def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> 
 
 
 def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_scale: float,
-          grads: np.ndarray) -> tuple:
+          grads: np.ndarray, back=None) -> tuple:
     """The fused inference phase (see :func:`neurosim.kernels.dense.relax`).
 
     Returns ``(energies (n_ticks + 1,), (tick, layer))``; ``(tick, layer) = (-1, -1)`` when every
@@ -108,7 +122,7 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
         return generic.relax(net, ws, gamma, n_ticks, update_tick, grad_scale, grads)
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     dtype = ws.values.dtype.type
-    tick, layer = dense.relax(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+    tick, layer = dense.relax(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                               net.act_code, dtype(gamma), n_ticks, ws.values, ws.acts, ws.preds,
                               ws.errors, ws.feedback, update_tick, dtype(grad_scale), grads, energies)
     counter = counting.sink()
@@ -119,7 +133,7 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
 
 
 def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output: np.ndarray,
-                    scratch: np.ndarray) -> tuple:
+                    scratch: np.ndarray, back=None) -> tuple:
     """A whole IL training step with plain SGD in one kernel call (see
     :func:`neurosim.kernels.dense.relax_and_learn`): dense networks only.
 
@@ -131,7 +145,7 @@ def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     param_max = np.zeros(net.n_layers + 1, dtype=np.float64)
     status, tick, layer, loss = dense.relax_and_learn(
-        net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
+        net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
         n_ticks, x, y, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, dtype(lr / ws.batch),
         _SAFE_LIMIT[ws.values.dtype.name], energies, output, param_max, scratch)
     counter = counting.sink()

@@ -217,10 +217,15 @@ def _predict_sample(W, bias, a_row, mu_row, track):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
+def _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
                    values, acts, preds, errors, feedback, with_feedback):
-    """mu_l = W_l a_{l-1} + b_l; e_l = x_l - mu_l; optionally feedback_{l-1} = e_l W_l (one pass)."""
+    """mu_l = W_l a_{l-1} + b_l; e_l = x_l - mu_l; optionally feedback_{l-1} = e_l B_l (one pass).
+
+    ``back`` holds the feedback matrices ``B_l`` in the layout of ``params`` (biases unused); it is
+    ``params`` itself for symmetric feedback (``B_l = W_l``), and then one pass reads each row once.
+    """
     W = _weight(params, w_off, sizes, layer)
+    Wb = _weight(back, w_off, sizes, layer)
     bias = _bias(params, b_off, sizes, layer)
     a_in = _block(acts, s_off, sizes, batch, layer - 1)
     x = _block(values, s_off, sizes, batch, layer)
@@ -235,7 +240,7 @@ def _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
                 e[b, i] = x[b, i] - mu[b, i]
         if with_feedback:
             fb = _block(feedback, s_off, sizes, batch, layer - 1)
-            np.dot(e, W, fb)
+            np.dot(e, Wb, fb)
         return
     if not with_feedback:
         for b in range(batch):
@@ -254,7 +259,7 @@ def _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
             e0, e1, e2, e3 = x[b, i] - s0, x[b, i + 1] - s1, x[b, i + 2] - s2, x[b, i + 3] - s3
             e[b, i], e[b, i + 1], e[b, i + 2], e[b, i + 3] = e0, e1, e2, e3
             for j in range(n_in):
-                fb_row[j] += e0 * W[i, j] + e1 * W[i + 1, j] + e2 * W[i + 2, j] + e3 * W[i + 3, j]
+                fb_row[j] += e0 * Wb[i, j] + e1 * Wb[i + 1, j] + e2 * Wb[i + 2, j] + e3 * Wb[i + 3, j]
             i += 4
         while i < n_out:
             s = _dot_row(W, i, a_row, bias)
@@ -262,14 +267,14 @@ def _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
             err = x[b, i] - s
             e[b, i] = err
             for j in range(n_in):
-                fb_row[j] += err * W[i, j]
+                fb_row[j] += err * Wb[i, j]
             i += 1
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _feedback_layer(params, w_off, s_off, sizes, batch, layer, errors, feedback):
-    """feedback_{l-1} = e_l W_l."""
-    W = _weight(params, w_off, sizes, layer)
+def _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback):
+    """feedback_{l-1} = e_l B_l (``back`` laid out like ``params``; ``B_l = W_l`` when it is ``params``)."""
+    W = _weight(back, w_off, sizes, layer)
     e = _block(errors, s_off, sizes, batch, layer)
     fb = _block(feedback, s_off, sizes, batch, layer - 1)
     if batch >= BLAS_MIN_BATCH:
@@ -398,9 +403,9 @@ def _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def predict_errors(params, w_off, b_off, s_off, sizes, batch, first_layer,
+def predict_errors(params, back, w_off, b_off, s_off, sizes, batch, first_layer,
                    values, acts, preds, errors, feedback):
-    """Recompute mu_l and e_l for l = first_layer..L and feedback_{l-1} = e_l W_l (l >= 2); return energy.
+    """Recompute mu_l and e_l for l = first_layer..L and feedback_{l-1} = e_l B_l (l >= 2); return energy.
 
     ``mu_l`` of layers below ``first_layer`` is kept as it is (``first_layer = 2`` skips layer 1,
     whose input is clamped), and their errors are refreshed as ``x_l - mu_l``.
@@ -414,31 +419,32 @@ def predict_errors(params, w_off, b_off, s_off, sizes, batch, first_layer,
             for i in range(sizes[layer]):
                 e[b, i] = x[b, i] - mu[b, i]
     for layer in range(first_layer, n_layers + 1):
-        _predict_layer(params, w_off, b_off, s_off, sizes, batch, layer,
+        _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
                        values, acts, preds, errors, feedback, layer >= 2)
     return _energy(s_off, sizes, batch, errors)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def compute_feedback(params, w_off, s_off, sizes, batch, errors, feedback):
-    """feedback_l = e_{l+1} W_{l+1} for l = 1..L-1, from the current errors."""
+def compute_feedback(back, w_off, s_off, sizes, batch, errors, feedback):
+    """feedback_l = e_{l+1} B_{l+1} for l = 1..L-1, from the current errors."""
     n_layers = sizes.shape[0] - 1
     for layer in range(2, n_layers + 1):
-        _feedback_layer(params, w_off, s_off, sizes, batch, layer, errors, feedback)
+        _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def relax_tick(params, w_off, b_off, s_off, sizes, batch, act_code, gamma,
+def relax_tick(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma,
                values, acts, preds, errors, feedback):
     """One parallel relaxation tick; every hidden layer reads the previous tick's state.
 
-    x_l <- x_l + gamma (-e_l + f'(x_l) * (e_{l+1} W_{l+1})),  l = 1..L-1
+    x_l <- x_l + gamma (-e_l + f'(x_l) * (e_{l+1} B_{l+1})),  l = 1..L-1
     then mu_l, e_l for l = 2..L (mu_1 depends only on the clamped input). Returns the new energy.
+    ``B = W`` (pass ``params`` as ``back``) is the energy gradient; see :func:`_predict_layer`.
 
-    ``feedback`` must hold e_{l+1} W_{l+1} of the current errors, as every kernel here leaves it.
+    ``feedback`` must hold e_{l+1} B_{l+1} of the current errors, as every kernel here leaves it.
     """
     _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, feedback)
-    return predict_errors(params, w_off, b_off, s_off, sizes, batch, 2,
+    return predict_errors(params, back, w_off, b_off, s_off, sizes, batch, 2,
                           values, acts, preds, errors, feedback)
 
 
@@ -473,7 +479,7 @@ def hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, errors, acts
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def relax(params, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
+def relax(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
           values, acts, preds, errors, feedback, update_tick, grad_scale, grads, energy):
     """Fused inference phase: ``n_ticks`` relaxation ticks, all layers, no Python in the loop.
 
@@ -491,8 +497,8 @@ def relax(params, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
             hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
     for tick in range(1, n_ticks + 1):
         _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, feedback)
-        # The prediction pass also leaves e_l W_l in feedback: next tick's input, one pass over W.
-        current = predict_errors(params, w_off, b_off, s_off, sizes, batch, 2,
+        # The prediction pass also leaves e_l B_l in feedback: next tick's input, one pass over W.
+        current = predict_errors(params, back, w_off, b_off, s_off, sizes, batch, 2,
                                  values, acts, preds, errors, feedback)
         energy[tick] = current
         if not finite(current):
@@ -629,13 +635,13 @@ def hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts,
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def relax_and_learn(params, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks, x, y,
+def relax_and_learn(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks, x, y,
                     values, acts, preds, errors, feedback, rate, limit, energy, output, param_max,
                     scratch):
     """One inference-learning training step with plain SGD, all in one call.
 
     Tick 0: ``x_0 = x``, feed-forward init, ``output = x_L`` (the prediction, (B, n_L)), clamp
-    ``x_L = y``, ``e_L = y - output``, ``feedback_{L-1} = e_L W_L``; ticks 1..n_ticks of
+    ``x_L = y``, ``e_L = y - output``, ``feedback_{L-1} = e_L B_L``; ticks 1..n_ticks of
     :func:`relax`; then :func:`hebbian_learn` with ``rate = lr / B``: the SGD step
     ``theta <- theta - lr g`` for the IL gradient ``g = -(1/B) e_l^T phi(x_{l-1})`` taken at the last
     tick. ``energy[t]`` receives the energy at tick t.
@@ -676,9 +682,9 @@ def relax_and_learn(params, w_off, b_off, s_off, sizes, batch, act_code, gamma, 
                         return 1, 0, layer, loss
         return 1, 0, n_layers, loss
     if n_layers >= 2:
-        _feedback_layer(params, w_off, s_off, sizes, batch, n_layers, errors, feedback)
+        _feedback_layer(back, w_off, s_off, sizes, batch, n_layers, errors, feedback)
     never = np.full(n_layers + 1, -1, dtype=np.int64)
-    tick, layer = relax(params, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
+    tick, layer = relax(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
                         values, acts, preds, errors, feedback, never, rate, scratch, energy)
     if tick >= 0:
         return 1, tick, layer, loss

@@ -1,4 +1,4 @@
-"""Feedback pathways for the IL-family variants (``seqil``, ``ilprox``, ``ilprox_fast``, ``ipc``).
+"""Feedback pathways for the IL-family variants (``il``, ``seqil``, ``ilprox``, ``ilprox_fast``, ``ipc``).
 
 The error feedback reaching hidden layer ``l`` is ``e_{l+1} B_{l+1}``, with ``B`` of ``W``'s shape
 ``(n_{l+1}, n_l)``:
@@ -15,8 +15,11 @@ The error feedback reaching hidden layer ``l`` is ``e_{l+1} B_{l+1}``, with ``B`
   ``B`` get identical updates and ``W_l - B_l`` shrinks by ``1 - feedback_lr * feedback_decay`` per
   step, so ``B`` aligns with ``W``.
 
-The matrices live in the variant, keyed weakly to the network (``variant.feedback_matrices(net)``);
-``compute`` commits the learned ``B`` (a training step), the simulator and ``gradients`` do not.
+The matrices live in the variant, keyed weakly to the network, in one flat array laid out like
+``net.params`` (``variant.feedback_params(net)``, bias slots unused; the numba kernels read it
+there) with per-layer views ``variant.feedback_matrices(net)``. ``compute`` commits the learned
+``B`` (a training step), the simulator and ``gradients`` do not. A subclass without the
+``feedback`` hyper-parameter (``zil``) is symmetric.
 """
 from __future__ import annotations
 
@@ -45,25 +48,37 @@ class FeedbackPathway:
         self._feedback_state = weakref.WeakKeyDictionary()
         self._pending_feedback = None
 
-    def feedback_matrices(self, net):
-        """``[B_1, ..., B_L]`` (``B_1`` unused) for ``"random"``/``"learned"``, ``None`` if symmetric."""
-        if self.hyper["feedback"] == "symmetric":
+    @property
+    def feedback_kind(self) -> str:
+        return self.hyper.get("feedback", "symmetric")
+
+    def feedback_params(self, net):
+        """``B`` laid out like ``net.params`` for ``"random"``/``"learned"``; ``None`` if symmetric."""
+        if self.feedback_kind == "symmetric":
             return None
-        mats = self._feedback_state.get(net)
-        if mats is None:
+        flat = self._feedback_state.get(net)
+        if flat is None:
             rng = np.random.default_rng([self.hyper["feedback_seed"], 0xFB])  # not the init's stream
-            mats = []
+            flat = np.zeros_like(net.params)
             for l in range(1, net.n_layers + 1):
                 bound = 1.0 / np.sqrt(net.sizes[l - 1])
-                mats.append(rng.uniform(-bound, bound, size=(int(net.sizes[l]), int(net.sizes[l - 1])))
-                            .astype(net.params.dtype))
-            self._feedback_state[net] = mats
-        return mats
+                flat[net.w_off[l]:net.b_off[l]] = rng.uniform(
+                    -bound, bound, size=int(net.sizes[l]) * int(net.sizes[l - 1]))
+            self._feedback_state[net] = flat
+        return flat
+
+    def feedback_matrices(self, net):
+        """``[B_1, ..., B_L]`` (``B_1`` unused; views of :meth:`feedback_params`), ``None`` if symmetric."""
+        flat = self.feedback_params(net)
+        if flat is None:
+            return None
+        return [flat[net.w_off[l]:net.b_off[l]].reshape(int(net.sizes[l]), int(net.sizes[l - 1]))
+                for l in range(1, net.n_layers + 1)]
 
     def _finish_feedback(self, net, grads) -> None:
         """For ``"learned"``: add the decay to ``W``'s gradient and prepare the new ``B``."""
         self._pending_feedback = None
-        if self.hyper["feedback"] != "learned":
+        if self.feedback_kind != "learned":
             return
         lr, decay = self.hyper["feedback_lr"], self.hyper["feedback_decay"]
         mats = self.feedback_matrices(net)
@@ -74,22 +89,29 @@ class FeedbackPathway:
             gW += decay * net.weights[l - 1]
         self._pending_feedback = pending
 
+    def _commit_feedback(self, net) -> None:
+        """Make the prepared learned ``B`` current (after a training step)."""
+        pending = getattr(self, "_pending_feedback", None)
+        if pending is not None:
+            for matrix, new in zip(self.feedback_matrices(net), pending):
+                matrix[...] = new
+            self._pending_feedback = None
+
     def end(self, net, ws, grads) -> None:
         super().end(net, ws, grads)
         self._finish_feedback(net, grads)
 
     def compute(self, net, x, y):
         step = super().compute(net, x, y)
-        if self._pending_feedback is not None:
-            self._feedback_state[net] = self._pending_feedback
-            self._pending_feedback = None
+        self._commit_feedback(net)
         return step
 
     def gradients(self, net, x, y) -> list:
         """The step's gradients; a learned ``B`` is left as it was."""
-        saved = self.feedback_matrices(net)
+        flat = self.feedback_params(net)
+        saved = None if flat is None else flat.copy()
         try:
             return super().gradients(net, x, y)
         finally:
             if saved is not None:
-                self._feedback_state[net] = saved
+                flat[...] = saved

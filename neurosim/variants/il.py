@@ -15,7 +15,13 @@ gradient ``-dW_l`` (descent direction ``+dW_l``). It approximates BP when output
 error reaches layer 1 only after ``L - 1`` ticks (Zahid et al. 2023, Lemma 1), so ``T < L - 1`` leaves
 the lowest layers without an update.
 
-Hyper-parameters: ``T`` (ticks, int >= 1, default 20), ``gamma`` (step, > 0, default 0.1).
+Hyper-parameters: ``T`` (ticks, int >= 1, default 20), ``gamma`` (step, > 0, default 0.1), and the
+feedback pathway (:mod:`neurosim.variants.feedback`): ``feedback="symmetric"`` (default, ``e_{l+1}
+W_{l+1}`` above: the energy gradient), ``"random"`` (feedback alignment: ``e_{l+1} B_{l+1}`` with a
+fixed random ``B``) or ``"learned"`` (Kolen-Pollack), with ``feedback_seed``, ``feedback_lr``,
+``feedback_decay``. The kernels read ``B`` in place of ``W`` on the way down only, so symmetric
+feedback runs exactly the same arithmetic as before the option existed; non-symmetric feedback
+needs a dense network.
 """
 from __future__ import annotations
 
@@ -24,17 +30,25 @@ import numpy as np
 from ..circuit import ops
 from ..validation import check_float, check_int
 from ..errors import DivergenceError
+from ._common import require_dense
 from .base import Step, Variant, raise_divergence, register
+from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
 
 
 @register
-class IL(Variant):
+class IL(FeedbackPathway, Variant):
     name = "il"
-    defaults = {"T": 20, "gamma": 0.1}
+    defaults = {"T": 20, "gamma": 0.1, **FEEDBACK_DEFAULTS}
 
     def validate(self) -> None:
         self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1)
         self.hyper["gamma"] = check_float(self.hyper["gamma"], "gamma", positive=True)
+        self._validate_feedback()
+
+    def check_network(self, net) -> None:
+        super().check_network(net)
+        if self.feedback_kind != "symmetric":
+            require_dense(self, net)
 
     def n_ticks(self, net) -> int:
         return self.hyper["T"]
@@ -49,7 +63,7 @@ class IL(Variant):
         return self._loss
 
     def tick(self, net, ws, tick, grads) -> float:
-        energy = ops.relax_tick(net, ws, self.hyper["gamma"], tick)
+        energy = ops.relax_tick(net, ws, self.hyper["gamma"], tick, back=self.feedback_params(net))
         if np.isfinite(energy):
             self._take(net, ws, tick, grads)
         return energy
@@ -63,7 +77,7 @@ class IL(Variant):
         self.feedforward_and_clamp(net, ws, x, y)
         ops.output_error(net, ws, self._output, y)
         if net.n_layers >= 2:
-            ops.feedback(net, ws, net.n_layers, tick=0)
+            ops.feedback(net, ws, net.n_layers, tick=0, back=self.feedback_params(net))
 
     def _take(self, net, ws, tick, grads) -> None:
         due = self.update_ticks(net)
@@ -74,13 +88,14 @@ class IL(Variant):
     def sgd_step(self, net, x, y, lr, scratch):
         """The fused training step (:func:`neurosim.circuit.ops.relax_and_learn`) where it applies:
         a dense network and every Hebbian term taken at the last tick, as plain IL does."""
-        if not net.is_dense or type(self).update_ticks is not IL.update_ticks:
+        if (not net.is_dense or type(self).update_ticks is not IL.update_ticks
+                or self.feedback_kind == "learned"):
             return None
         n_ticks = self.n_ticks(net)
         x, y, ws = self.prepare(net, x, y)
         output = np.empty((ws.batch, net.n_outputs), dtype=net.dtype)
         status, tick, layer, loss, energies = ops.relax_and_learn(
-            net, ws, x, y, self.hyper["gamma"], n_ticks, lr, output, scratch)
+            net, ws, x, y, self.hyper["gamma"], n_ticks, lr, output, scratch, back=self.feedback_params(net))
         self._output, self._loss = output, loss
         if status == 1:
             raise_divergence(self, net, ws, tick, layer)
@@ -96,7 +111,10 @@ class IL(Variant):
         grads = np.zeros_like(net.params)
         self._initialise(net, ws, x, y)
         energies, (tick, layer) = ops.relax(net, ws, self.hyper["gamma"], self.n_ticks(net),
-                                            self.update_ticks(net), -1.0 / ws.batch, grads)
+                                            self.update_ticks(net), -1.0 / ws.batch, grads,
+                                            back=self.feedback_params(net))
         if tick >= 0:
             raise_divergence(self, net, ws, tick, layer)
+        self._finish_feedback(net, grads)
+        self._commit_feedback(net)
         return Step(grads, self._loss, self._output, energies)
