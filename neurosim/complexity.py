@@ -34,7 +34,7 @@ import numpy as np
 
 from . import counting
 from .circuit.network import Network, mlp
-from .variants.base import Variant, variant as make_variant
+from .variants.base import REGISTRY, Variant, available, variant as make_variant
 
 ANALYTIC = ("bp", "il", "zil", "fpa", "seqil")
 
@@ -133,8 +133,8 @@ def measure(net: Network, variant, batch_size: int = 1, seed: int = 0, x=None) -
         raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
     if not variant.counted:
         raise ValueError(f"variant {variant.name!r} does not report all of its work to the counters "
-                         f"yet, so its counts would be wrong; measure bp, il, zil, fpa, seqil, ilprox "
-                         f"or ipc")
+                         f"(counted = False), so its counts would be wrong; measure one of "
+                         f"{', '.join(name for name in available() if REGISTRY[name].counted)}")
     x, y = _random_batch(net, batch_size, seed, x)
     with counting.count() as counter:
         step = variant.compute(net, x, y)

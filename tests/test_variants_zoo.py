@@ -439,3 +439,99 @@ def test_conformance_trains_on_digits(name, digits_small):
                        batch_size=32, progress=False)
     assert len(history.test_accuracy) == 2
     assert np.all(np.isfinite(net.params))
+
+
+# -- IL-prox vs implicit SGD: what holds for the whole update ---------------------------------------
+def _nlms_norms(net, x):
+    """n_l = mean_b ||phi(x_{l-1})||^2 + 1 on the feed-forward pass (IL-prox's NLMS normalisers)."""
+    from neurosim.variants._common import forward
+
+    weights, biases = layer_views(net, net.params)
+    _, acts = forward(weights, biases, net.activation, x)
+    return [float(np.sum(acts[l - 1] ** 2) / len(x)) + 1.0 for l in range(1, net.n_layers + 1)]
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.1])
+def test_ilprox_whole_update_gap_is_the_per_layer_nlms_scaling(alpha):
+    """IL-prox normalises each layer's update by its own presynaptic norm n_l (layer-wise proximal
+    steps); implicit SGD takes one proximal step with a common alpha for all layers. Within a layer
+    the directions agree (cosine > 0.99), but the layers' relative sizes differ by n_L / n_l, which
+    caps the whole-update cosine below 0.99 on this net. Undoing that per-layer scaling (multiplying
+    layer l by n_l / n_L) recovers a whole-update cosine above 0.998."""
+    net = ns.mlp([6, 8, 8, 4], seed=0)
+    x = np.random.default_rng(0).normal(size=(1, 6))
+    y = np.eye(4)[[1]]
+    isgd = ns.variant("implicit_sgd", alpha=alpha, output="ce", tol=1e-10,
+                      max_iter=50000).compute(net, x, y).grads
+    prox = ns.variant("ilprox", T=400, gamma=0.1, alpha=alpha).compute(net, x, y).grads
+    per_layer = [cosine(_layer(net, prox, l), _layer(net, isgd, l)) for l in range(1, 4)]
+    assert min(per_layer) > 0.99
+    whole = cosine(prox, isgd)
+    assert 0.95 < whole < 0.99
+    norms = _nlms_norms(net, x)
+    rescaled = prox.copy()
+    for l in range(1, 4):
+        rescaled[net.w_off[l]:net.b_off[l] + net.sizes[l]] *= norms[l - 1] / norms[-1]
+    assert cosine(rescaled, isgd) > 0.998
+
+
+def test_ilprox_small_alpha_layers_match_implicit_sgd_to_1e_3():
+    """In the small-step regime every layer's IL-prox update points where implicit SGD's does
+    (cosine > 0.999), with T large enough for the relaxation to settle."""
+    net = ns.mlp([6, 8, 8, 4], seed=0)
+    x = np.random.default_rng(0).normal(size=(1, 6))
+    y = np.eye(4)[[1]]
+    isgd = ns.variant("implicit_sgd", alpha=0.01, output="ce", tol=1e-10,
+                      max_iter=50000).compute(net, x, y).grads
+    cosines = []
+    for ticks in (5, 25, 100):
+        prox = ns.variant("ilprox", T=ticks, gamma=0.1, alpha=0.01).compute(net, x, y).grads
+        cosines.append(min(cosine(_layer(net, prox, l), _layer(net, isgd, l)) for l in range(1, 4)))
+    assert cosines[-1] > 0.999
+    assert cosines[0] < cosines[-1]
+
+
+# -- COPI: learning rates -----------------------------------------------------------------------------
+def _train_digits(variant, opt, epochs):
+    data = ns.datasets.digits()
+    net = ns.mlp([64, 128, 128, 10], seed=0)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = ns.train(net, variant, data, opt, epochs=epochs, batch_size=32, progress=False)
+    except ns.DivergenceError:
+        return float("nan")
+    return history.test_accuracy[-1] if np.all(np.isfinite(net.params)) else float("nan")
+
+
+def test_copi_learns_at_a_credit_rate_where_bp_diverges():
+    """With the regression and decorrelation at eta = eta_r = 0.1 and the credit term at
+    eta * loss_gain = 1.0 (the paper's lr * loss_multiplier), COPI trains; BP with SGD at 1.0
+    diverges on the same net and data."""
+    copi = _train_digits(ns.variant("copi", eta=0.1, eta_r=0.1, loss_gain=10.0), ns.optim.SGD(lr=1.0), 3)
+    bp = _train_digits(ns.variant("bp"), ns.optim.SGD(lr=1.0), 3)
+    assert copi > 0.85
+    assert not bp > 0.2                          # NaN (diverged) or chance
+
+
+def test_copi_needs_decorrelation_as_fast_as_the_regression():
+    """The rule's eta W C term grows W along C's top eigenvector; with eta_r < eta the
+    decorrelation cannot remove it and training collapses, with eta_r = eta it trains."""
+    fast = _train_digits(ns.variant("copi", eta=0.1, eta_r=0.1), ns.optim.SGD(lr=1.0), 2)
+    slow = _train_digits(ns.variant("copi", eta=0.1, eta_r=0.01), ns.optim.SGD(lr=1.0), 2)
+    assert fast > 0.85
+    assert not slow > 0.2
+
+
+def test_copi_loss_gain_scales_only_the_credit_term():
+    """eta (<(a + g delta) x> - <x^2> W): the regression terms at eta, the credit at eta * g."""
+    net = ns.mlp([4, 5, 3], seed=2)
+    x, y = _batch(net, 6, 2)
+    step = ns.variant("copi", eta=0.1, eta_r=0.0, loss_gain=7.0).compute(net, x, y).grads
+    h1 = np.tanh(x @ net.weights[0].T + net.biases[0])
+    delta = y - net.forward(x)
+    a = h1 @ net.weights[1].T
+    dW = (a + 7.0 * delta).T @ h1 / 6 - net.weights[1] * np.mean(h1 * h1, axis=0)[None, :]
+    assert np.allclose(step[net.w_off[2]:net.b_off[2]].reshape(3, 5), -0.1 * dW)
+    assert np.allclose(step[net.b_off[2]:net.b_off[2] + 3], -0.7 * delta.mean(axis=0))
+    with pytest.raises(ValueError, match="loss_gain"):
+        ns.variant("copi", loss_gain=-1.0)

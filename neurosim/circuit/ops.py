@@ -147,7 +147,7 @@ def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output
     status, tick, layer, loss = dense.relax_and_learn(
         net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
         n_ticks, x, y, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, dtype(lr / ws.batch),
-        _SAFE_LIMIT[ws.values.dtype.name], energies, output, param_max, scratch)
+        _SAFE_LIMIT[ws.values.dtype], energies, output, param_max, scratch)
     counter = counting.sink()
     if counter is not None:
         stopped_at = tick if status == 1 else -1
@@ -161,7 +161,7 @@ def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output
 
 # Parameters below a quarter of the dtype's largest value cannot overflow from one bounded update
 # (see dense.hebbian_learn).
-_SAFE_LIMIT = {name: 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
+_SAFE_LIMIT = {np.dtype(name): 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
 
 
 def _learn_plan(net, ws, n_ticks, stopped_at) -> list:

@@ -24,6 +24,11 @@ and poor training; smooth activations (tanh) converge to the tolerance in 10-60 
 train with ``ns.optim.SGD(lr=alpha)`` to land exactly at the solution. At the solution
 ``grads = grad L(theta*)``: the loss gradient at the *new* point (explicit SGD uses the old one).
 
+Counted work (:mod:`neurosim.counting`, templates in ``neurosim/circuit/work.py``, all at tick 0):
+each evaluation of ``P`` is a BP forward-backward pass plus the prox term's dot product, each
+``||grad P||^2`` a dot product over the parameters (every one goes through ``_dot``), each
+candidate ``theta - step grad P`` an elementwise step; the totals grow with the iterations.
+
 The network is not modified (the solve runs on a copy of the parameters). There is no relaxation:
 ``n_ticks = 0``; the simulator sees tick 0 (feed-forward pass) and the solve in ``end``.
 Hyper-parameters: ``alpha`` (> 0, default 0.1), ``output`` ("mse" | "ce", default "mse"), ``tol``
@@ -35,6 +40,8 @@ import warnings
 
 import numpy as np
 
+from .. import counting
+from ..circuit import work
 from ..validation import check_int
 from ._common import SmallBlas, check_output, check_positive, layer_views, loss_and_grads, require_dense
 from .base import Variant, register
@@ -42,10 +49,14 @@ from .base import Variant, register
 STALL_WINDOW = 100  # stop when P has not decreased (beyond rounding) over this many iterations
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """A dot product over the flat parameters (every one the solver runs goes through here)."""
+    return float(a @ b)
+
+
 @register
 class ImplicitSGD(SmallBlas, Variant):
     name = "implicit_sgd"
-    counted = False  # its NumPy arithmetic does not report to neurosim.counting yet
     defaults = {"alpha": 0.1, "output": "mse", "tol": 1e-6, "max_iter": 5000}
 
     def validate(self) -> None:
@@ -82,6 +93,17 @@ class ImplicitSGD(SmallBlas, Variant):
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
 
+        # The work each solver operation does (neurosim.circuit.work), all stamped at tick 0.
+        counter = counting.sink()
+        if counter is not None:
+            templates = {"evaluation": work.Template(work.solver_evaluation(net, x.shape[0], output)),
+                         "norm": work.Template(work.solver_norm(net)),
+                         "step": work.Template(work.solver_step(net))}
+
+        def report(name):
+            if counter is not None:
+                work.emit(counter, 0, templates[name])
+
         def evaluate(point):
             theta[...] = point
             loss, pairs = loss_and_grads(weights, biases, net.activation, output, x, y)
@@ -90,30 +112,36 @@ class ImplicitSGD(SmallBlas, Variant):
                 flat[net.w_off[layer]:net.b_off[layer]] = dW.ravel()
                 flat[net.b_off[layer]:net.b_off[layer] + net.sizes[layer]] = db
             diff = point - anchor
-            return loss + 0.5 * float(diff @ diff) / alpha, flat + diff / alpha
+            value = loss + 0.5 * _dot(diff, diff) / alpha
+            report("evaluation")
+            return value, flat + diff / alpha
+
+        def dot(vector):
+            report("norm")
+            return _dot(vector, vector)
 
         point = anchor.copy()
         value, grad = evaluate(point)
-        scale = max(float(np.linalg.norm(grad)), np.finfo(float).tiny)
+        scale = max(np.sqrt(dot(grad)), np.finfo(float).tiny)
         step = alpha
         residual = 1.0
         iteration = 0
         values, stalled = [value], False
         for iteration in range(1, self.hyper["max_iter"] + 1):
-            gnorm2 = float(grad @ grad)
+            gnorm2 = dot(grad)
             residual = np.sqrt(gnorm2) / scale
             if residual <= self.hyper["tol"]:
                 iteration -= 1
                 break
             while True:
                 candidate = point - step * grad
+                report("step")
                 cand_value, cand_grad = evaluate(candidate)
                 if cand_value <= value - 0.5 * step * gnorm2 or step < 1e-300:
                     break
                 # Near the minimum the decrease drops below the rounding of P: then accept a step
                 # that keeps P within rounding and shrinks the gradient.
-                if (cand_value <= value + 1e-13 * abs(value)
-                        and float(cand_grad @ cand_grad) < gnorm2):
+                if cand_value <= value + 1e-13 * abs(value) and dot(cand_grad) < gnorm2:
                     break
                 step *= 0.5
             point, value, grad = candidate, cand_value, cand_grad
@@ -122,7 +150,7 @@ class ImplicitSGD(SmallBlas, Variant):
             if len(values) > STALL_WINDOW and values[-STALL_WINDOW - 1] - value <= 1e-12 * abs(value):
                 stalled = True
                 break
-        residual = float(np.linalg.norm(grad)) / scale
+        residual = float(np.sqrt(dot(grad))) / scale
         if residual > self.hyper["tol"]:
             why = (f"stalled: P did not decrease for {STALL_WINDOW} iterations (rounding, or a "
                    f"non-smooth minimum such as a ReLU kink)"
