@@ -1,0 +1,103 @@
+"""Smoke tests of the benchmark scripts: their measuring functions on a tiny network, tiny budgets.
+
+The numbers are not checked against targets (the machine is shared and noisy), only that every
+script runs end to end and reports what it promises.
+"""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+TINY = [8, 16, 4]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def training():
+    return load("bench_training")
+
+
+@pytest.fixture(scope="module")
+def peers():
+    return load("compare_peers")
+
+
+@pytest.fixture(scope="module")
+def startup():
+    return load("bench_startup")
+
+
+def test_bench_training_group(training, monkeypatch):
+    import neurosim as ns
+    # A variant whose arithmetic bypasses the counters gets no FLOPs and no ratio.
+    monkeypatch.setattr(ns.variants.REGISTRY["bp"], "counted", False)
+    rows, rate = training.measure_group(TINY, 4, "float64", ["il", "bp", "implicit_sgd"], rounds=2, budget=0.01,
+                                        min_seconds=0.001, progress=False)
+    by_name = {row["variant"]: row for row in rows}
+    assert set(by_name) == {"il", "bp", "implicit_sgd"}
+    il = by_name["il"]
+    assert il["settings"]["T"] == 20 and il["settings"]["gamma"] == 0.1
+    assert il["ms_per_step"] > 0 and il["ticks"] == 20 and il["ticks_per_s"] > 0
+    assert il["flops"] > 0 and il["gflops"] > 0 and il["x_flop_limit"] > 0
+    assert il["blas_kind"] == "GEMM" and rate["gflops"] > 0
+    assert by_name["bp"]["flops"] is None and by_name["bp"]["x_flop_limit"] is None
+    assert by_name["bp"]["ms_per_step"] > 0 and by_name["implicit_sgd"]["ms_per_step"] > 0
+    assert "| il |" in training.table(rows)
+
+
+def test_bench_training_cli(training, tmp_path, capsys):
+    out = tmp_path / "training.json"
+    training.main(["--quick", "--variants", "zil", "--nets", "8-16-4", "--batches", "1", "--budget", "0.01",
+                   "--rounds", "1", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert [r["variant"] for r in report["results"]] == ["zil"]
+    assert report["blas_rates"][0]["kind"] == "GEMV"
+    assert "| 8-16-4 | 1 | float32 | zil |" in capsys.readouterr().out
+
+
+def test_compare_peers_without_pcx(peers):
+    mods, reason = peers.load_pcx()
+    assert (mods is None) == (reason is not None)
+    if mods is None:
+        assert "pcx column skipped" in reason
+    # pcx itself is left out even where installed: its jit compile alone takes ~15 s.
+    row = peers.measure(TINY, 2, None, threads=1, rounds=1, min_seconds=0.001, warmup=1)
+    assert row["neurosim_ms"] > 0 and row["numpy_ms"] > 0 and row["numpy_over_neurosim"] > 0
+    assert row["pcx_ms"] is None and row["pcx_over_neurosim"] is None
+    accuracy = peers.accuracy_check(None, max_steps=3)
+    assert accuracy["steps"] == 3
+    # Same init, same batches, same equations: the implementations agree to float32 rounding.
+    assert accuracy["numpy_max_weight_diff"] < 1e-4
+    assert abs(accuracy["numpy_accuracy"] - accuracy["neurosim_accuracy"]) < 0.02
+    assert "neurosim" in peers.tables([row], accuracy)
+
+
+def test_compare_peers_cli_skips_pcx(peers, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(peers.NETWORKS, "8-16-4", TINY)
+    for key in ("XLA_FLAGS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # main sets them; restored after
+        monkeypatch.delenv(key, raising=False)
+    out = tmp_path / "peers.json"
+    peers.main(["--quick", "--no-pcx", "--nets", "8-16-4", "--batches", "1", "--accuracy-epochs", "0",
+                "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["pcx_skipped"] and report["results"][0]["pcx_ms"] is None
+    assert "pcx column skipped" in capsys.readouterr().out
+
+
+def test_bench_startup(startup):
+    warm = startup.first_step(runs=1, warm=False)
+    assert 0 < warm["child_s"] <= warm["spawn_to_step_s"] + 0.05 and warm["wall_s"] > 0
+    # The cold path's plumbing on the warm cache (a real cold compile takes tens of seconds).
+    cold = startup.cold_compile(variants=("bp",), dtypes=("float64",), batches=(1,), fresh_cache=False)
+    assert cold["total_s"] > 0 and [c["variant"] for c in cold["cases"]] == ["bp"]
+    assert "P5b" in startup.table(0.01, warm, cold)
