@@ -4,12 +4,16 @@ A training step is one ``variant.compute`` on a mini-batch plus the SGD update, 
 ``neurosim.train`` runs per batch. Z-IL and BP see the same network, batch and optimiser, and are
 timed interleaved round by round so machine noise hits both alike; medians are reported with the
 Z-IL/BP ratio. Salvatori et al. (AAAI 2022, arXiv 2103.04689) report Z-IL within ~3% of BP per
-update with an implementation that computes only the terms the update needs; ours simulates the
-whole circuit on every tick (L - 1 ticks, each recomputing every population the error wave has
-reached), so on an unrolled RNN of T steps it does O(T^2) layer evaluations where BP does O(T), as
-Zahid et al. 2023 predict for any PC variant. BLAS is limited to ``--blas-threads`` threads (default
-1; 0 leaves it alone): on a small shared machine multi-threaded GEMMs of these sizes cost more than
-they save and make the timings erratic. Prints JSON and a markdown table.
+update with an implementation that computes only the terms the update needs; so does ours: Z-IL's
+``compute`` is the event-driven wavefront of ``neurosim/variants/zil.py`` (on tick L - l only layer l
+updates, feeds back and takes its Hebbian term; the layers above have retired), BP's work plus
+O(neurons). The full circuit (``ns.Simulator``), which re-predicts every population the error wave
+has reached on every tick, does O(T^2) layer evaluations on an unrolled RNN of T steps where BP does
+O(T), as Zahid et al. 2023 predict for a simulated PC circuit. ``benchmarks/bench_zil.py`` adds MLPs
+and more batch sizes. BLAS is limited to ``--blas-threads`` threads (default 1; 0 leaves it alone),
+including the OpenBLAS numba's kernels call (SciPy's, loaded before the limit is set so that it is
+reached): on a small shared machine multi-threaded GEMMs of these sizes cost more than they save and
+make the timings erratic. Prints JSON and a markdown table.
 
     python benchmarks/bench_conv.py [--quick] [--json out.json] [--batch 1 32 128] [--blas-threads 1]
 """
@@ -84,6 +88,7 @@ def main(argv=None):
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (0: library default)")
     args = parser.parse_args(argv)
     rounds, min_seconds = (3, 0.1) if args.quick else (7, 0.3)
+    import scipy.linalg  # noqa: F401  (loads the BLAS numba's kernels call, so the limit reaches it)
     limit = contextlib.nullcontext()
     if args.blas_threads > 0:
         from threadpoolctl import threadpool_limits

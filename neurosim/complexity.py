@@ -20,11 +20,13 @@ RNN's time copies), ``S = sum_l P_l``, ``R = sum_{l>=2} F_l``, ``Q = sum_{l>=2} 
 |---|---|---|---|
 | ``bp``  | ``2 S + R`` | ``L - 1`` | ``2 L`` |
 | ``il``  | ``2 S + F_L + T (Q + R)`` | ``T`` | ``L + 1 + 2 T`` |
-| ``zil`` | ``2 S + F_L + (L - 1)(Q + R)`` | ``L - 1`` | ``3 L - 1`` |
+| ``zil`` | ``2 S + R`` (wavefront; full circuit: ``2 S + F_L + (L - 1)(Q + R)``) | ``L - 1`` | ``2 L`` (full: ``3 L - 1``) |
 | ``fpa`` | ``2 S + T R`` | ``T`` | ``2 L`` if ``T >= L - 1`` |
 | ``seqil`` | ``2 S + T (Q + R)`` | ``T`` | ``2 L + 2 T - 1`` |
 
-(for ``L = 1`` there is no feedback: ``F_L`` and ``R`` are 0 and ``il``'s path is 2.)
+(for ``L = 1`` there is no feedback: ``F_L`` and ``R`` are 0 and ``il``'s path is 2.) ``zil``'s
+training step (``compute``, what :func:`measure` counts) is the event-driven wavefront of
+:mod:`neurosim.variants.zil`; ``ns.Simulator`` still runs its full circuit, IL's form with ``T = L - 1``.
 """
 from __future__ import annotations
 
@@ -167,6 +169,10 @@ def analytic(net: Network, variant, batch_size: int = 1, **hyper) -> dict:
     F_L = feedback[-1] if n_layers >= 2 else 0
     ticks = variant.n_ticks(net)
     if name == "bp":
+        return {"macs": 2 * S + R, "ticks": ticks, "critical_path": 2 * n_layers}
+    if name == "zil" and variant.wavefront_applies(net):
+        # compute runs the event-driven wavefront (neurosim.variants.zil): BP's products, one layer
+        # per tick. The full circuit (ns.Simulator) is IL's form below with T = L - 1.
         return {"macs": 2 * S + R, "ticks": ticks, "critical_path": 2 * n_layers}
     if name in ("il", "zil"):
         path = n_layers + 1 + 2 * ticks if n_layers >= 2 else 2

@@ -32,5 +32,9 @@ def limit(threads):
     if threads is None:
         return nullcontext()
     if not _CONTROLLER:
+        # numba's np.dot calls the BLAS that SciPy bundles, a library of its own next to NumPy's;
+        # it is loaded on the first kernel call that needs it, so load it now or the controller
+        # would not see it and the kernels' GEMMs would keep the default thread count.
+        import scipy.linalg  # noqa: F401
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=threads, user_api="blas")

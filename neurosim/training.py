@@ -193,7 +193,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                 try:
                     step = trainer.step(x_all[batch], targets[batch])
                 except DivergenceError as exc:
-                    kept = "" if exc.tick is None else "; weights kept at the last good state"
+                    kept = "" if "restored" in str(exc) else "; weights kept at the last good state"
                     raise DivergenceError(f"{exc} (epoch {epoch}, step {index}{kept})", exc.tick, exc.layer,
                                           epoch, index, history) from None
                 loss_sum += step.loss * len(batch)

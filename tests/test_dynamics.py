@@ -134,7 +134,7 @@ def test_counted_macs_match_closed_forms(problem, T):
     S, s1 = sum(per), per[0]
     cases = [("bp", {}, 3 * S - s1, L - 1),
              ("il", {"T": T, "gamma": 0.1}, il_macs(net, B, T), T),
-             ("zil", {}, il_macs(net, B, L - 1), L - 1)]
+             ("zil", {}, 3 * S - s1, L - 1)]
     for name, hyper, macs, ticks in cases:
         variant = ns.variant(name, **hyper)
         with ns.counting.count() as fused:
@@ -143,9 +143,12 @@ def test_counted_macs_match_closed_forms(problem, T):
             ns.Simulator(net, variant).run(x, y)
         assert fused.macs == macs, name
         assert fused.ticks == ticks, name
-        assert (sim.macs, sim.ops, sim.messages) == (fused.macs, fused.ops, fused.messages), name
-        assert _events(sim) == _events(fused), name
-        assert sim.ticks == fused.ticks
+        if name == "zil":  # compute runs the wavefront (BP's products), the Simulator the full circuit
+            assert (sim.macs, sim.ticks) == (il_macs(net, B, L - 1), ticks)
+        else:
+            assert (sim.macs, sim.ops, sim.messages) == (fused.macs, fused.ops, fused.messages), name
+            assert _events(sim) == _events(fused), name
+            assert sim.ticks == fused.ticks
         assert fused.by_kernel()["feedforward"]["macs"] == S
         assert fused.by_kernel()["hebbian"]["macs"] == S
 

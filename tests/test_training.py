@@ -131,3 +131,15 @@ def test_load_rejects_corrupted_weights(tmp_path):
     np.savez(path, **state)
     with pytest.raises(ValueError, match="weights"):
         ns.Network.load(path)
+
+
+def test_blas_thread_limit_reaches_the_blas_the_kernels_call():
+    """numba's np.dot uses SciPy's bundled BLAS; the limit must reach it as well as NumPy's."""
+    from threadpoolctl import threadpool_info
+
+    from neurosim import threads
+
+    with threads.limit(1):
+        libraries = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        assert any("scipy" in info["filepath"] for info in libraries)
+        assert all(info["num_threads"] == 1 for info in libraries)

@@ -278,3 +278,57 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
             if update_tick[layer] == tick:
                 hebbian(net, ws, layer, grad_scale, grads, tick)
     return energies, (-1, -1)
+
+
+# -- Z-IL's event-driven wavefront ------------------------------------------------------------------
+def _wavefront_divergence(net, ws) -> tuple:
+    """``(tick, layer)`` of the first non-finite layer of a Z-IL wavefront, ``(-1, -1)`` if none.
+
+    Layer l changes only on tick L - l and passes a non-finite error on to every layer below, so the
+    first failure is the highest hidden layer whose values, errors or squared-error sum are not
+    finite. One dot over the error buffer decides the common case (the float64 sum when it fails:
+    float32 squares can overflow a float32 sum long before the energy is non-finite); the caller
+    holds ``np.errstate(over="ignore", invalid="ignore")``.
+    """
+    errors = ws.errors[ws.s_off[1]:]
+    if np.isfinite(np.dot(errors, errors)) or np.isfinite(_energy(ws)):
+        return -1, -1
+    for layer in range(net.n_layers - 1, 0, -1):
+        error = ws.layer("errors", layer)
+        if not (np.all(np.isfinite(ws.layer("values", layer))) and np.all(np.isfinite(error))
+                and np.isfinite(np.sum(error * error))):
+            return net.n_layers - layer, layer
+    return net.n_layers - 1, -1  # finite layer by layer, only the sum over layers overflowed
+
+
+def zil_wavefront(net, ws, grad_scale: float, grads: np.ndarray) -> tuple:
+    """Z-IL's step as an event-driven schedule (see :mod:`neurosim.variants.zil`), after
+    :func:`feedforward`, the clamp and :func:`output_error`:
+
+        tick 0:      Hebbian term of layer L, fb_{L-1} = VJP_L(e_L)
+        tick L - l:  x_l += f'(x_l) * fb_l,  e_l = x_l - mu_l,  fb_{l-1} = VJP_l(e_l),  Hebbian term of l
+
+    Only the layer on the error front does any work; the arithmetic of each line is that of
+    :func:`relax_tick` with gamma = 1 on that layer, so the result is the full circuit's bit for bit.
+    Returns ``(tick, layer)`` of the first non-finite value or error, ``(-1, -1)`` if finite (checked
+    once at the end: non-finite numbers only propagate, and every step here ran).
+    """
+    n_layers = net.n_layers
+    _forget(ws)  # errors and feedback change outside the memo
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = ws.layer("errors", n_layers)
+        net.layer_hebbian(n_layers, top, ws, grad_scale, grads)
+        if n_layers >= 2:
+            ws.layer("feedback", n_layers - 1)[...] = net.layer_feedback(n_layers, top)
+        for layer in range(n_layers - 1, 0, -1):
+            x, error = ws.layer("values", layer), ws.layer("errors", layer)
+            x += activations.derivative(net.activation, x) * ws.layer("feedback", layer)
+            np.subtract(x, ws.layer("preds", layer), out=error)
+            if layer >= 2:
+                ws.layer("feedback", layer - 1)[...] = net.layer_feedback(layer, error)
+            net.layer_hebbian(layer, error, ws, grad_scale, grads)
+        stopped = _wavefront_divergence(net, ws)
+    counter = counting.sink()
+    if counter is not None:
+        work.emit_schedule(counter, net, ws, ("wavefront",), lambda: work.wavefront(net, ws.batch))
+    return stopped

@@ -252,36 +252,25 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
 
 
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
+
+
 def zil_wavefront(net, ws, grad_scale: float, grads: np.ndarray) -> tuple:
     """Z-IL's step as an event-driven schedule (see :mod:`neurosim.variants.zil`), after
     :func:`feedforward`, :func:`clamp_output` and :func:`output_error`:
 
-        tick 0:      Hebbian term of layer L (fb_{L-1} = e_L W_L follows)
+        tick 0:      Hebbian term of layer L, fb_{L-1} = e_L W_L
         tick L - l:  x_l += f'(x_l) * fb_l,  e_l = x_l - mu_l,  fb_{l-1} = e_l W_l,  Hebbian term of l
 
-    A composition of existing kernels: ``backprop_layer`` forms fb_l and f'(x_l) * fb_l (BP's step,
-    linear in the error, so it serves PC's sign) in e_l's block, two in-place NumPy passes turn it into
-    the value update and the error against the unchanged prediction, ``hebbian_update`` takes the
-    term. Returns ``(tick, layer)`` of the first non-finite value or error, ``(-1, -1)`` if finite.
+    One call of :func:`neurosim.kernels.dense.zil_wavefront` (a composition of the dense kernels).
+    Returns ``(tick, layer)`` of the first non-finite value or error, ``(-1, -1)`` if finite.
     """
     if not net.is_dense:
         return generic.zil_wavefront(net, ws, grad_scale, grads)
-    n_layers, batch, s_off, sizes = net.n_layers, ws.batch, ws.s_off, ws.sizes
-    values, errors, preds = ws.values, ws.errors, ws.preds
-    scale = values.dtype.type(grad_scale)
-    dense.hebbian_update(net.w_off, net.b_off, s_off, sizes, batch, n_layers, scale, errors, ws.acts, grads)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for layer in range(n_layers - 1, 0, -1):
-            dense.backprop_layer(net.params, net.w_off, s_off, sizes, batch, net.act_code, layer, values,
-                                 errors, ws.feedback)
-            start = s_off[layer]
-            stop = start + batch * sizes[layer]
-            x, error = values[start:stop], errors[start:stop]
-            np.add(x, error, out=x)                       # x_l = mu_l + f'(x_l) * fb_l
-            np.subtract(x, preds[start:stop], out=error)  # e_l = x_l - mu_l
-            dense.hebbian_update(net.w_off, net.b_off, s_off, sizes, batch, layer, scale, errors, ws.acts,
-                                 grads)
+    tick, layer = dense.zil_wavefront(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
+                                          net.act_code, ws.values, ws.acts, ws.preds, ws.errors,
+                                          ws.feedback, ws.values.dtype.type(grad_scale), grads)
     counter = counting.sink()
     if counter is not None:
-        work.emit_schedule(counter, net, ws, ("wavefront",), lambda: work.wavefront(net, ws.batch))
-    return generic._wavefront_divergence(net, ws)
+        work.emit_schedule(counter, net, ws, ("wavefront", tick),
+                           lambda: work.wavefront(net, ws.batch, stopped_at=tick))
+    return int(tick), int(layer)

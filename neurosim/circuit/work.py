@@ -158,19 +158,24 @@ def wavefront_error(net, batch, layer) -> tuple:
     return ("error", layer, 0, batch * _size(net, layer), 0)
 
 
-def wavefront(net, batch) -> list:
+def wavefront(net, batch, stopped_at: int = -1) -> list:
     """Z-IL's step after the forward pass and e_L, as ``[(tick, events), ...]``: at tick 0 layer L's
     feedback and Hebbian term; at tick t = L - l the value, error, feedback (l >= 2) and Hebbian term
-    of layer l only (see :mod:`neurosim.variants.zil`)."""
+    of layer l only (see :mod:`neurosim.variants.zil`). ``stopped_at``: the tick a divergence stopped
+    it (-1: none); that tick's value and error ran, nothing after them."""
     n_layers = net.n_layers
     schedule = [(0, ([feedback(net, batch, n_layers)] if n_layers >= 2 else [])
                  + [hebbian(net, batch, n_layers)])]
     for layer in range(n_layers - 1, 0, -1):
+        tick = n_layers - layer
         events = [wavefront_value(net, batch, layer), wavefront_error(net, batch, layer)]
+        if tick == stopped_at:
+            schedule.append((tick, events))
+            break
         if layer >= 2:
             events.append(feedback(net, batch, layer))
         events.append(hebbian(net, batch, layer))
-        schedule.append((n_layers - layer, events))
+        schedule.append((tick, events))
     return schedule
 
 

@@ -694,6 +694,39 @@ def relax_and_learn(params, back, w_off, b_off, s_off, sizes, batch, act_code, g
     return 0, -1, -1, loss
 
 
+# -- Z-IL's event-driven wavefront (see neurosim.variants.zil) ---------------------------------------
+# On tick L - l only layer l works (gamma = 1, e_l = 0 before it), so one call walks the layers
+# top-down: fb_l = e_{l+1} W_{l+1}, x_l <- x_l + f'(x_l) * fb_l, e_l = x_l - mu_l, Hebbian term of l.
+# backprop_layer forms f'(x_l) * fb_l (BP's step, linear in the error) in e_l's block; one flat loop
+# turns it into the value update and the error against the unchanged prediction.
+@njit(cache=True, fastmath=FASTMATH)
+def zil_wavefront(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors,
+                  feedback, grad_scale, grads):
+    """Z-IL's step after the forward pass, the clamp and ``e_L`` (what ``relax`` with gamma = 1 and
+    Z-IL's schedule computes for the Hebbian terms, without the populations that no longer matter).
+
+    Layer l's Hebbian term ``grad_scale * e_l^T acts_{l-1}`` goes into ``grads`` on its tick.
+    Returns ``(tick, layer)`` of the first layer whose values, errors or squared-error sum are not
+    finite (the tick's Hebbian term is then not taken), or ``(-1, -1)``.
+    """
+    n_layers = sizes.shape[0] - 1
+    hebbian_update(w_off, b_off, s_off, sizes, batch, n_layers, grad_scale, errors, acts, grads)
+    for layer in range(n_layers - 1, 0, -1):
+        backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer, values, errors, feedback)
+        start = s_off[layer]
+        total = 0.0
+        for k in range(start, start + batch * sizes[layer]):
+            v = values[k] + errors[k]   # x_l = mu_l + f'(x_l) * fb_l
+            values[k] = v
+            e = v - preds[k]            # e_l = x_l - mu_l
+            errors[k] = e
+            total += e * e
+        if not finite(total):           # a non-finite value or error makes the sum non-finite
+            return n_layers - layer, layer
+        hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
+    return -1, -1
+
+
 # -- fixed predictions (predictions and gains frozen at a reference state) --------------------------
 @njit(cache=True, fastmath=FASTMATH)
 def activation_gains(s_off, sizes, batch, act_code, values, gains):
