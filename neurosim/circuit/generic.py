@@ -166,7 +166,7 @@ def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> 
     net.layer_hebbian(layer, ws.layer("errors", layer), ws, scale, grads)
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, tick, [work.hebbian(net, ws.batch, layer)])
+        work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
 
 
 def _first_nonfinite_layer(net, ws) -> int:
@@ -208,7 +208,8 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
     ws.layer("errors", layer)[...] = activations.derivative(net.activation, ws.layer("values", layer)) * fb
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, tick, [work.feedback(net, ws.batch, layer + 1), work.derivative(net, ws.batch, layer)])
+        work.emit(counter, tick, work.cached(net, ws, ("backprop_layer", layer), lambda: [
+            work.feedback(net, ws.batch, layer + 1), work.derivative(net, ws.batch, layer)]))
 
 
 def backprop(net, ws, y, grads: np.ndarray) -> None:
@@ -218,7 +219,7 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
     ws.layer("errors", n_layers)[...] = ws.layer("values", n_layers) - y
     counter = counting.sink()
     if counter is not None:
-        work.emit(counter, 0, [work.output_error(net, ws.batch)])
+        work.emit(counter, 0, work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]))
     for layer in range(n_layers, 0, -1):
         tick = n_layers - layer
         hebbian(net, ws, layer, 1.0 / ws.batch, grads, tick)
