@@ -23,9 +23,10 @@ faster than pcx on 64-128-128-10 and >= 2x on 784-512-512-10; P2 batch 32 >= 1.5
 not slower (>= 1.0x).
 
 Thread policy: all sides get the same thread count, ``--threads`` (default 1). NumPy/neurosim: BLAS
-limited through ``neurosim.threads.limit``; JAX: ``XLA_FLAGS`` set before jax is imported
-(``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` for one thread,
-``intra_op_parallelism_threads=N`` otherwise; ``--xla_force_host_platform_device_count=1``), plus
+limited through ``neurosim.threads.limit``; the whole process is pinned to ``--threads`` CPUs
+(``os.sched_setaffinity``), so no side can use more cores than the others; JAX: ``XLA_FLAGS`` set
+before jax is imported (``--xla_cpu_multi_thread_eigen=false`` for one thread,
+``--xla_force_host_platform_device_count=1``), plus
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``. The CPU time / wall time of each side's samples is
 reported ("cores used") so the policy can be checked.
 
@@ -65,21 +66,25 @@ TARGETS = {
 
 # -- thread policy and the optional pcx import ---------------------------------------------------
 def configure_threads(threads: int) -> dict:
-    """Set the environment so JAX/XLA (and any OpenMP/OpenBLAS loaded later) use ``threads`` threads.
+    """Give every side the same ``threads`` cores: pin the process to the first ``threads`` CPUs
+    (so no library can use more, whatever its own thread pool thinks) and tell XLA, OpenMP and
+    OpenBLAS to use that many threads.
 
     Must run before jax is imported; returns what was set (or a note that jax was already loaded).
     """
+    cpus = sorted(os.sched_getaffinity(0))[:threads] if hasattr(os, "sched_getaffinity") else None
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+    xla = "--xla_force_host_platform_device_count=1"
     if threads == 1:
-        xla = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    else:
-        xla = f"intra_op_parallelism_threads={threads}"
-    xla += " --xla_force_host_platform_device_count=1"
+        xla = "--xla_cpu_multi_thread_eigen=false " + xla
     env = {"XLA_FLAGS": xla, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
     if "jax" in sys.modules:
-        return {"note": "jax was imported before configure_threads: XLA thread flags not applied"}
+        return {"note": "jax was imported before configure_threads: XLA thread flags not applied",
+                "cpus": cpus}
     for key, value in env.items():
         os.environ[key] = value
-    return env
+    return {**env, "cpus": cpus}
 
 
 def load_pcx():

@@ -5,6 +5,7 @@ script runs end to end and reports what it promises.
 """
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -87,8 +88,13 @@ def test_compare_peers_cli_skips_pcx(peers, tmp_path, capsys, monkeypatch):
     for key in ("XLA_FLAGS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # main sets them; restored after
         monkeypatch.delenv(key, raising=False)
     out = tmp_path / "peers.json"
-    peers.main(["--quick", "--no-pcx", "--nets", "8-16-4", "--batches", "1", "--accuracy-epochs", "0",
-                "--json", str(out)])
+    cpus = os.sched_getaffinity(0)  # main pins the process to --threads CPUs
+    try:
+        peers.main(["--quick", "--no-pcx", "--nets", "8-16-4", "--batches", "1", "--accuracy-epochs", "0",
+                    "--json", str(out)])
+        assert len(os.sched_getaffinity(0)) == 1
+    finally:
+        os.sched_setaffinity(0, cpus)
     report = json.loads(out.read_text())
     assert report["pcx_skipped"] and report["results"][0]["pcx_ms"] is None
     assert "pcx column skipped" in capsys.readouterr().out

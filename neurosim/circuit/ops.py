@@ -143,11 +143,11 @@ def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output
     """
     dtype = ws.values.dtype.type
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
-    param_max = np.zeros(net.n_layers + 1, dtype=np.float64)
+    param_bound = np.zeros(net.n_layers + 1, dtype=np.float64)
     status, tick, layer, loss = dense.relax_and_learn(
         net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
         n_ticks, x, y, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, dtype(lr / ws.batch),
-        _SAFE_LIMIT[ws.values.dtype], energies, output, param_max, scratch)
+        _SAFE_LIMIT[ws.values.dtype], energies, output, param_bound, scratch)
     counter = counting.sink()
     if counter is not None:
         stopped_at = tick if status == 1 else -1

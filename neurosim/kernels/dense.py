@@ -195,9 +195,9 @@ def _dot_row(W, i, a_row, bias):
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _predict_sample(W, bias, a_row, mu_row, track):
     """mu_row = W a_row + bias for one sample (rows in blocks of four); with ``track``, returns
-    max |W| (taken block by block while the rows are in L1), else 0."""
+    sum W_ij^2 (taken block by block while the rows are in L1), else 0."""
     n_out = W.shape[0]
-    largest = const(0.0, bias[0])
+    squares = const(0.0, bias[0])
     i = 0
     while i + 4 <= n_out:
         s0, s1, s2, s3 = _dot_rows4(W, i, a_row, bias)
@@ -205,15 +205,15 @@ def _predict_sample(W, bias, a_row, mu_row, track):
         if track:
             for row in range(i, i + 4):
                 for j in range(W.shape[1]):
-                    largest = max(largest, abs(W[row, j]))
+                    squares += W[row, j] * W[row, j]
         i += 4
     while i < n_out:
         mu_row[i] = _dot_row(W, i, a_row, bias)
         if track:
             for j in range(W.shape[1]):
-                largest = max(largest, abs(W[i, j]))
+                squares += W[i, j] * W[i, j]
         i += 1
-    return largest
+    return squares
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -358,14 +358,17 @@ def feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
 
 @njit(cache=True, fastmath=FASTMATH)
 def _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
-                 values, acts, preds, errors, feedback, param_max):
-    """:func:`feedforward`; if ``param_max`` has room, also ``param_max[l] = max(|W_l|, |b_l|)``.
+                 values, acts, preds, errors, feedback, param_bound):
+    """:func:`feedforward`; if ``param_bound`` has room, also ``param_bound[l] >= max(|W_l|, |b_l|)``.
 
-    Below ``BLAS_MIN_BATCH`` the maximum is taken while the prediction has the rows in cache;
-    from there on it is one extra read of each ``W_l``, small beside the GEMMs.
+    The bound is the Frobenius norm ``sqrt(sum W^2 + sum b^2)``: a sum of squares vectorises where
+    a running maximum does not (LLVM needs ``nnan`` for that, which the kernels leave out), and it
+    is inf -- the safe answer -- if the squares overflow. Below ``BLAS_MIN_BATCH`` it is taken while
+    the prediction has the rows in cache; from there on it is one extra read of each ``W_l``, small
+    beside the GEMMs.
     """
     n_layers = sizes.shape[0] - 1
-    track = param_max.shape[0] > n_layers
+    track = param_bound.shape[0] > n_layers
     for layer in range(1, n_layers + 1):
         W = _weight(params, w_off, sizes, layer)
         bias = _bias(params, b_off, sizes, layer)
@@ -374,7 +377,7 @@ def _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
         a = _block(acts, s_off, sizes, batch, layer)
         mu = _block(preds, s_off, sizes, batch, layer)
         e = _block(errors, s_off, sizes, batch, layer)
-        largest = const(0.0, bias[0])
+        squares = const(0.0, bias[0])
         # Same summation order as _predict_layer, so recomputed predictions equal x_l bit for bit
         # and hidden errors are exactly 0 at tick 0 (Lemma 1 holds exactly, not to rounding).
         if batch >= BLAS_MIN_BATCH:
@@ -385,14 +388,14 @@ def _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
             if track:
                 for i in range(sizes[layer]):
                     for j in range(sizes[layer - 1]):
-                        largest = max(largest, abs(W[i, j]))
+                        squares += W[i, j] * W[i, j]
         else:
             for b in range(batch):
-                largest = max(largest, _predict_sample(W, bias, a_in[b], mu[b], track and b == 0))
+                squares += _predict_sample(W, bias, a_in[b], mu[b], track and b == 0)
         if track:
             for i in range(sizes[layer]):
-                largest = max(largest, abs(bias[i]))
-            param_max[layer] = largest
+                squares += bias[i] * bias[i]
+            param_bound[layer] = np.sqrt(np.float64(squares))
         for b in range(batch):
             for i in range(sizes[layer]):
                 v = mu[b, i]
@@ -550,18 +553,21 @@ def backprop(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, 
 # -- a whole training step: inference and the Hebbian SGD update in one call ---------------------
 @njit(cache=True, fastmath=FASTMATH)
 def _update_bound(s_off, sizes, batch, layer, errors, acts):
-    """sum_b max_i |e_bi| * max(1, max_j |a_bj|): bounds every |(e_l^T a_{l-1})_ij| and |sum_b e_bi|."""
+    """sum_b ||e_b|| * max(1, ||a_b||) (float64): bounds every |(e_l^T a_{l-1})_ij| and |sum_b e_bi|.
+
+    Norms rather than maxima, so the loops vectorise (see :func:`_feedforward`).
+    """
     e = _block(errors, s_off, sizes, batch, layer)
     a_in = _block(acts, s_off, sizes, batch, layer - 1)
     total = 0.0
     for b in range(batch):
-        e_max = 0.0
+        e_squares = 0.0
         for i in range(sizes[layer]):
-            e_max = max(e_max, abs(np.float64(e[b, i])))
-        a_max = 1.0
+            e_squares += np.float64(e[b, i]) * np.float64(e[b, i])
+        a_squares = 0.0
         for j in range(sizes[layer - 1]):
-            a_max = max(a_max, abs(np.float64(a_in[b, j])))
-        total += e_max * a_max
+            a_squares += np.float64(a_in[b, j]) * np.float64(a_in[b, j])
+        total += np.sqrt(e_squares) * max(1.0, np.sqrt(a_squares))
     return total
 
 
@@ -588,12 +594,12 @@ def _update_stays_finite(params, w_off, b_off, s_off, sizes, batch, layer, rate,
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts, param_max, limit,
+def hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts, param_bound, limit,
                   scratch):
     """W_l += rate e_l^T phi(x_{l-1}),  b_l += rate sum_b e_l,  l = 1..L, in place -- or nothing.
 
     The update is applied only if every new parameter is finite: when
-    ``param_max[l] + |rate| * bound_l < limit`` for every layer (``param_max[l]`` >= max |W_l|, |b_l|;
+    ``param_bound[l] + |rate| * bound_l < limit`` for every layer (``param_bound[l]`` >= max |W_l|, |b_l|;
     ``bound_l`` from :func:`_update_bound`; ``limit`` well below the dtype's largest value) that is
     certain without looking; otherwise every new value is computed and checked first. Returns True
     if applied. ``scratch`` (flat, at least the largest ``W_l``) holds ``e_l^T phi(x_{l-1})`` when
@@ -601,7 +607,7 @@ def hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts,
     """
     n_layers = sizes.shape[0] - 1
     for layer in range(1, n_layers + 1):
-        bound = param_max[layer] + abs(rate) * _update_bound(s_off, sizes, batch, layer, errors, acts)
+        bound = param_bound[layer] + abs(rate) * _update_bound(s_off, sizes, batch, layer, errors, acts)
         if not bound < limit:
             for check in range(1, n_layers + 1):
                 if not _update_stays_finite(params, w_off, b_off, s_off, sizes, batch, check, rate,
@@ -636,7 +642,7 @@ def hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts,
 
 @njit(cache=True, fastmath=FASTMATH)
 def relax_and_learn(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks, x, y,
-                    values, acts, preds, errors, feedback, rate, limit, energy, output, param_max,
+                    values, acts, preds, errors, feedback, rate, limit, energy, output, param_bound,
                     scratch):
     """One inference-learning training step with plain SGD, all in one call.
 
@@ -658,7 +664,7 @@ def relax_and_learn(params, back, w_off, b_off, s_off, sizes, batch, act_code, g
             x_in[b, j] = x[b, j]
             a_in[b, j] = x[b, j]
     _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors,
-                 feedback, param_max)
+                 feedback, param_bound)
     x_out = _block(values, s_off, sizes, batch, n_layers)
     a_out = _block(acts, s_off, sizes, batch, n_layers)
     e_out = _block(errors, s_off, sizes, batch, n_layers)
@@ -688,7 +694,7 @@ def relax_and_learn(params, back, w_off, b_off, s_off, sizes, batch, act_code, g
                         values, acts, preds, errors, feedback, never, rate, scratch, energy)
     if tick >= 0:
         return 1, tick, layer, loss
-    if not hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts, param_max,
+    if not hebbian_learn(params, w_off, b_off, s_off, sizes, batch, rate, errors, acts, param_bound,
                          limit, scratch):
         return 2, -1, -1, loss
     return 0, -1, -1, loss
