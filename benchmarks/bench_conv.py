@@ -20,15 +20,15 @@ make the timings erratic. Prints JSON and a markdown table.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import statistics
-import time
 
 import numpy as np
 
+from benchlib import time_per_call, write_json
 import neurosim as ns
+from neurosim import threads as blas
 from neurosim.layers import AvgPool2d, Conv2d, Dense, Flatten
 
 
@@ -63,14 +63,7 @@ def measure(model, batch, dtype, rounds, min_seconds):
     samples = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            repeats, started = 0, time.perf_counter()
-            while True:
-                run()
-                repeats += 1
-                elapsed = time.perf_counter() - started
-                if elapsed >= min_seconds:
-                    break
-            samples[name].append(elapsed / repeats)
+            samples[name].append(time_per_call(run, min_seconds)[0])
     bp, zil = (statistics.median(samples[name]) for name in ("bp", "zil"))
     net = make(dtype)
     net.check_input(x)
@@ -88,11 +81,8 @@ def main(argv=None):
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (0: library default)")
     args = parser.parse_args(argv)
     rounds, min_seconds = (3, 0.1) if args.quick else (7, 0.3)
-    import scipy.linalg  # noqa: F401  (loads the BLAS numba's kernels call, so the limit reaches it)
-    limit = contextlib.nullcontext()
-    if args.blas_threads > 0:
-        from threadpoolctl import threadpool_limits
-        limit = threadpool_limits(limits=args.blas_threads, user_api="blas")
+    # neurosim.threads also limits the SciPy BLAS that numba's kernels call.
+    limit = blas.limit(args.blas_threads if args.blas_threads > 0 else None)
     with limit:
         rows = [measure(model, batch, dtype, rounds, min_seconds)
                 for model in MODELS for batch in args.batch for dtype in args.dtype]
@@ -108,9 +98,7 @@ def main(argv=None):
     for r in rows:
         print(f"| {r['model']} | {r['batch']} | {r['dtype']} | {r['layers_L']} | {r['zil_ticks']} | "
               f"{r['bp_ms']:.3f} | {r['zil_ms']:.3f} | {r['zil_over_bp']:.2f}x |")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ import argparse
 import json
 import platform
 import statistics
-import time
 
 import numpy as np
 
+from benchlib import time_per_call, write_json
 import neurosim as ns
 from neurosim.circuit import ops
 from neurosim.kernels import reference
@@ -80,14 +80,7 @@ def measure(sizes, batch, dtype, T, gamma, rounds, min_seconds):
 def _round(runners, samples, min_seconds):
     """One sample of each runner, back to back, so machine noise hits both alike."""
     for name, run in runners.items():
-        repeats, started = 0, time.perf_counter()
-        while True:
-            run()
-            repeats += 1
-            elapsed = time.perf_counter() - started
-            if elapsed >= min_seconds:
-                break
-        samples[name].append(elapsed / repeats)
+        samples[name].append(time_per_call(run, min_seconds)[0])
 
 
 def main(argv=None):
@@ -112,9 +105,7 @@ def main(argv=None):
     for r in rows:
         print(f"| {r['network']} | {r['batch']} | {r['dtype']} | {r['blas_threads']} | {r['numba_ms']:.3f} | {r['numpy_ms']:.3f} | "
               f"{r['numba_ticks_per_s']:.0f} | {r['numpy_ticks_per_s']:.0f} | {r['speedup']:.2f}x |")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

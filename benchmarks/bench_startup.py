@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import write_json
+
 P5_FIRST_STEP_S = 0.5
 P5_COLD_COMPILE_S = 10.0
 COLD_VARIANTS = ("il", "bp", "zil", "fpa")
@@ -197,9 +199,7 @@ def main(argv=None):
               "python": platform.python_version(), "executable": sys.executable,
               "python_c_pass_s": bare, "first_step": warm, "cold_compile": cold}
     print(table(bare, warm, cold))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
+    write_json(args.json, report)
     return report
 
 

@@ -35,7 +35,6 @@ measured 10-50x slower). Progress goes to stderr, the markdown table to stdout, 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -43,6 +42,7 @@ import time
 
 import numpy as np
 
+from benchlib import time_per_call, write_json
 import neurosim as ns
 from neurosim import counting
 from neurosim import threads as blas
@@ -145,17 +145,6 @@ def step_flops(trainer, x, y):
     return 2 * int(counter.macs)
 
 
-def _sample(run, min_seconds):
-    """Seconds per call: repeat ``run`` until ``min_seconds`` have passed (at least once)."""
-    repeats, started = 0, time.perf_counter()
-    while True:
-        run()
-        repeats += 1
-        elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds:
-            return elapsed / repeats, elapsed
-
-
 def interleave(runners, rounds, budget, min_seconds):
     """Sample every runner once per round, back to back; a runner stops once it has used ``budget``
     seconds (after at least one sample). A runner with a ``reset`` method is reset before each sample
@@ -174,7 +163,7 @@ def interleave(runners, rounds, budget, min_seconds):
                 if hasattr(run, "reset"):
                     run.reset()
                 try:
-                    per_call, elapsed = _sample(run, min_seconds)
+                    per_call, elapsed, _ = time_per_call(run, min_seconds)
                 except Exception as exc:
                     if attempt == 2:
                         errors[name] = f"{type(exc).__name__}: {exc}"
@@ -321,9 +310,7 @@ def main(argv=None):
               "x_flop_limit": "ms per step / (FLOPs / measured BLAS rate); GEMV rate at batch 1, GEMM rate above",
               "seconds": time.perf_counter() - started, "blas_rates": rates, "results": rows}
     print(table(rows))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
+    write_json(args.json, report)
     return report
 
 

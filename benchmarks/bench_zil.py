@@ -28,7 +28,6 @@ BLAS thread the step runs on one thread, so CPU time is its run time); ``--clock
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -38,7 +37,9 @@ import time
 
 import numpy as np
 
+from benchlib import write_json
 import neurosim as ns
+from neurosim import threads as blas_threads
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_conv import cnn, rnn  # noqa: E402  (the same CNN and RNN as bench_conv.py)
@@ -105,14 +106,11 @@ def main(argv=None):
                         help="the always-on work totals (default on, as users run) or off (kernels only)")
     args = parser.parse_args(argv)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    import scipy.linalg  # noqa: F401  (loads the BLAS numba's kernels call, so the limit reaches it)
     from threadpoolctl import threadpool_info
     rounds, min_seconds = (7, 0.05) if args.quick else (21, 0.1)
     batches = args.batch or ([1, 32] if args.quick else [1, 32, 256])
-    limit = contextlib.nullcontext()
-    if args.blas_threads > 0:
-        from threadpoolctl import threadpool_limits
-        limit = threadpool_limits(limits=args.blas_threads, user_api="blas")
+    # neurosim.threads also limits the SciPy BLAS that numba's kernels call.
+    limit = blas_threads.limit(args.blas_threads if args.blas_threads > 0 else None)
     ns.counting.set_enabled(args.counting == "on")
     with limit:
         rows = [measure(model, batch, dtype, rounds, min_seconds, clock)
@@ -136,9 +134,7 @@ def main(argv=None):
         print(f"| {r['model']} | {r['batch']} | {r['dtype']} | {r['layers_L']} | {r['bp_ms']:.3f} | "
               f"{r['zil_ms']:.3f} | {r['zil_over_bp']:.2f}x | {r['zil_over_bp_best']:.2f}x | "
               f"{min(spread):.2f}-{max(spread):.2f} | {'yes' if r['met'] else '**no**'} |")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ of the trained weights is evaluated by one shared feed-forward, side by side.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -49,6 +48,7 @@ import time
 
 import numpy as np
 
+from benchlib import time_per_call, write_json
 import neurosim as ns
 from neurosim import threads as blas
 from neurosim.kernels import reference
@@ -227,16 +227,6 @@ def pcx_runner(mods, net, lr=LR, T=T, gamma=GAMMA):
 
 
 # -- measurement ----------------------------------------------------------------------------------
-def _sample(run, min_seconds):
-    repeats, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
-    while True:
-        run()
-        repeats += 1
-        elapsed = time.perf_counter() - wall0
-        if elapsed >= min_seconds:
-            return elapsed / repeats, (time.process_time() - cpu0) / elapsed
-
-
 def measure(sizes, batch, mods=None, threads=1, rounds=5, min_seconds=0.2, warmup=2, lr=LR, T=T,
             gamma=GAMMA):
     """One (network, batch) case: medians of the three implementations, interleaved round by round."""
@@ -264,7 +254,7 @@ def measure(sizes, batch, mods=None, threads=1, rounds=5, min_seconds=0.2, warmu
         cores = {name: [] for name in runners}
         for _ in range(rounds):
             for name, run in runners.items():
-                seconds, used = _sample(run, min_seconds)
+                seconds, _, used = time_per_call(run, min_seconds)
                 samples[name].append(seconds)
                 cores[name].append(used)
     medians = {name: statistics.median(values) for name, values in samples.items()}
@@ -406,9 +396,7 @@ def main(argv=None):
         print(reason)
         print()
     print(tables(rows, accuracy))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
+    write_json(args.json, report)
     return report
 
 

@@ -19,7 +19,7 @@ from neurosim.circuit import generic
 from neurosim.kernels import conv, conv_reference
 from neurosim.layers import AvgPool2d, Conv2d, Dense, Flatten
 from neurosim.variants.il import IL
-from neurosim.variants.zil import ZIL
+from zil_conditions import BROKEN, BROKEN_IDS
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 EXAMPLES = 25
@@ -254,39 +254,7 @@ def test_zil_error_neurons_are_bp_deltas_on_their_tick():
         assert np.all(trace.errors[l][:L - l] == 0.0)
 
 
-class GammaZIL(ZIL):
-    name = "zil_gamma_0999"
-
-    def validate(self):
-        self.hyper["gamma"] = 0.999
-
-
-class LateZIL(ZIL):
-    """Layer 1 takes its Hebbian term one tick late."""
-    name = "zil_late"
-
-    def n_ticks(self, net):
-        return net.n_layers
-
-    def update_ticks(self, net):
-        ticks = super().update_ticks(net)
-        ticks[1] += 1
-        return ticks
-
-
-class NoInitZIL(ZIL):
-    """Hidden values start at 0 instead of at their feed-forward predictions."""
-    name = "zil_no_init"
-
-    def feedforward_and_clamp(self, net, ws, x, y):
-        super().feedforward_and_clamp(net, ws, x, y)
-        for l in range(1, net.n_layers):
-            ws.layer("values", l)[...] = 0.0
-            ws.layer("acts", l)[...] = ns.activations.apply(net.activation, ws.layer("values", l))
-
-
-@pytest.mark.parametrize("broken", [GammaZIL, LateZIL, NoInitZIL], ids=["gamma=0.999", "late tick",
-                                                                         "no feed-forward init"])
+@pytest.mark.parametrize("broken", BROKEN, ids=BROKEN_IDS)
 def test_breaking_one_zil_condition_diverges_from_bp(broken):
     net = small_cnn(seed=2)
     rng = np.random.default_rng(4)

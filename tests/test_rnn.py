@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import neurosim as ns
-from neurosim.variants.zil import ZIL
+from zil_conditions import BROKEN, BROKEN_IDS
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 NAMES = ("W_xh", "W_hh", "W_hy", "b_h", "b_y")
@@ -119,37 +119,7 @@ def test_zil_equals_bp_on_unrolled_graphs_deeper_than_ten_ticks(steps):
         assert np.any(trace.errors[t][L - t] != 0.0)
 
 
-class GammaZIL(ZIL):
-    name = "rnn_zil_gamma"
-
-    def validate(self):
-        self.hyper["gamma"] = 0.999
-
-
-class LateZIL(ZIL):
-    name = "rnn_zil_late"
-
-    def n_ticks(self, net):
-        return net.n_layers
-
-    def update_ticks(self, net):
-        ticks = super().update_ticks(net)
-        ticks[1] += 1  # the first time step's copies one tick late
-        return ticks
-
-
-class NoInitZIL(ZIL):
-    name = "rnn_zil_no_init"
-
-    def feedforward_and_clamp(self, net, ws, x, y):
-        super().feedforward_and_clamp(net, ws, x, y)
-        for l in range(1, net.n_layers):
-            ws.layer("values", l)[...] = 0.0
-            ws.layer("acts", l)[...] = ns.activations.apply(net.activation, ws.layer("values", l))
-
-
-@pytest.mark.parametrize("broken", [GammaZIL, LateZIL, NoInitZIL],
-                         ids=["gamma=0.999", "late tick", "no feed-forward init"])
+@pytest.mark.parametrize("broken", BROKEN, ids=BROKEN_IDS)
 def test_breaking_one_zil_condition_diverges_from_bp(broken):
     net = ns.rnn(4, 6, 3, seed=3)
     rng = np.random.default_rng(5)

@@ -19,6 +19,7 @@ from neurosim import complexity
 from neurosim.layers import AvgPool2d, Conv2d, Dense, Flatten
 from neurosim.variants.il import IL
 from neurosim.variants.zil import ZIL
+from zil_conditions import BROKEN, BROKEN_IDS
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "leaky_relu")
 TOL = 1e-10
@@ -259,39 +260,11 @@ def test_divergence_on_an_rnn_names_the_same_tick_and_layer_as_the_full_circuit(
 
 
 # --------------------------------------------------------------------------- other algorithms
-class GammaZIL(ZIL):
-    name = "zil_wavefront_gamma_test"
-
-    def validate(self):
-        self.hyper["gamma"] = 0.9
-
-
-class LateZIL(ZIL):
-    name = "zil_wavefront_late_test"
-
-    def n_ticks(self, net):
-        return net.n_layers
-
-    def update_ticks(self, net):
-        ticks = super().update_ticks(net)
-        ticks[1] += 1
-        return ticks
-
-
-class NoInitZIL(ZIL):
-    name = "zil_wavefront_noinit_test"
-
-    def feedforward_and_clamp(self, net, ws, x, y):
-        super().feedforward_and_clamp(net, ws, x, y)
-        for l in range(1, net.n_layers):
-            ws.layer("values", l)[...] = 0.0
-
-
 class RenamedZIL(ZIL):
     name = "zil_wavefront_renamed_test"
 
 
-@pytest.mark.parametrize("broken", [GammaZIL, LateZIL, NoInitZIL])
+@pytest.mark.parametrize("broken", BROKEN, ids=BROKEN_IDS)
 def test_subclasses_that_break_a_condition_run_the_full_circuit(broken):
     net = ns.mlp([4, 6, 6, 3], activation="tanh", seed=0)
     rng = np.random.default_rng(1)
