@@ -14,7 +14,7 @@ only layer ``l`` updates its value and error, feeds back and takes its Hebbian t
 have retired. Its arithmetic is BP's (``2 S + R`` MACs, critical path ``2 L``) plus ``O(neurons)``
 elementwise work, so the target is Z-IL <= 1.1x BP (Salvatori et al., AAAI 2022, arXiv 2103.04689,
 report ~3%). The networks: MLPs 64-128-128-10 and 784-512-512-10 (tanh), and the CNN and RNN of
-``benchmarks/bench_conv.py`` (``models/cnn_digits.toml``, ``models/rnn_digits.toml``). BLAS is limited
+``models/cnn_digits.toml`` and ``models/rnn_digits.toml``. BLAS is limited
 to ``--blas-threads`` threads (default 1; 0 leaves it alone), including the OpenBLAS that numba's
 ``np.dot`` uses inside the kernels (SciPy's, loaded here before the limit is set: a library loaded
 after ``threadpool_limits`` is entered escapes it). ``--clock cpu`` (the default) times process CPU
@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -41,8 +40,18 @@ from benchlib import write_json
 import neurosim as ns
 from neurosim import threads as blas_threads
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_conv import cnn, rnn  # noqa: E402  (the same CNN and RNN as bench_conv.py)
+from neurosim.layers import AvgPool2d, Conv2d, Dense, Flatten
+
+
+def cnn(dtype):
+    """The models/cnn_digits.toml network: conv 1->8 3x3, pool 2, conv 8->16 3x3, pool 2, dense 64->10."""
+    return ns.Network([Conv2d(1, 8, 3, padding=1), AvgPool2d(2), Conv2d(8, 16, 3, padding=1), AvgPool2d(2),
+                       Flatten(), Dense(64, 10)], activation="tanh", input_shape=(1, 8, 8), seed=0, dtype=dtype)
+
+
+def rnn(dtype):
+    """The models/rnn_digits.toml network: Elman RNN 8 -> 64 -> 10 over 8 steps."""
+    return ns.rnn(8, 64, 10, activation="tanh", seed=0, dtype=dtype)
 
 
 def mlp_small(dtype):
