@@ -48,6 +48,13 @@ class FeedbackPathway:
         self._feedback_state = weakref.WeakKeyDictionary()
         self._pending_feedback = None
 
+    def __repr__(self) -> str:
+        """Without the feedback hyper-parameters while feedback is symmetric (they have no effect)."""
+        shown = {key: value for key, value in self.hyper.items()
+                 if self.feedback_kind != "symmetric" or key not in FEEDBACK_DEFAULTS}
+        args = ", ".join(f"{key}={value!r}" for key, value in shown.items())
+        return f"variant({self.name!r}{', ' if args else ''}{args})"
+
     @property
     def feedback_kind(self) -> str:
         return self.hyper.get("feedback", "symmetric")
