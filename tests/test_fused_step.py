@@ -138,3 +138,16 @@ def test_trainer_rejects_bad_arguments_and_bad_data_before_any_kernel():
     with pytest.raises(ValueError, match="y must have shape"):
         trainer.step(x, y[:, :2])
     assert np.array_equal(net.params, before)
+
+
+def test_a_subclass_with_its_own_dynamics_is_not_fused():
+    from neurosim.variants.il import IL
+
+    class DampedIL(IL):
+        name = "il_damped_test"
+
+        def tick(self, net, ws, tick, grads):
+            return super().tick(net, ws, tick, grads)
+
+    net, x, y = _problem([5, 6, 3], 1, "tanh")
+    assert ns.Trainer(net, DampedIL(), ns.optim.SGD(lr=0.1)).step(x, y).grads is not None

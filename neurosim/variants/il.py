@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..circuit import ops
-from ..validation import check_float, check_int
 from ..errors import DivergenceError
+from ..validation import check_float, check_int
 from ._common import require_dense
 from .base import Step, Variant, raise_divergence, register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
@@ -87,9 +87,12 @@ class IL(FeedbackPathway, Variant):
 
     def sgd_step(self, net, x, y, lr, scratch):
         """The fused training step (:func:`neurosim.circuit.ops.relax_and_learn`) where it applies:
-        a dense network and every Hebbian term taken at the last tick, as plain IL does."""
-        if (not net.is_dense or type(self).update_ticks is not IL.update_ticks
-                or self.feedback_kind == "learned"):
+        a dense network, fixed feedback, and IL's own dynamics and schedule (a subclass that
+        overrides any of them runs its ``compute`` instead)."""
+        cls = type(self)
+        if (not net.is_dense or self.feedback_kind == "learned"
+                or any(getattr(cls, name) is not getattr(IL, name)
+                       for name in ("update_ticks", "compute", "tick", "begin", "n_ticks"))):
             return None
         n_ticks = self.n_ticks(net)
         x, y, ws = self.prepare(net, x, y)
