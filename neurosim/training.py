@@ -116,6 +116,7 @@ class Trainer:
     or the updated parameters turn non-finite, ``net.params`` is left exactly as before the step
     and :class:`neurosim.DivergenceError` says where. :func:`train` runs its epochs through this;
     benchmarks and custom loops use it directly. Returns the variant's :class:`~neurosim.Step`.
+    ``check=False`` skips the argument checks, for callers that have made them already.
     """
 
     def __init__(self, net: Network, variant: Variant, optimizer: Optimizer | None = None,
@@ -130,6 +131,8 @@ class Trainer:
             if not isinstance(self.optimizer, Optimizer):
                 raise TypeError(f"optimizer must come from neurosim.optim, got {type(self.optimizer).__name__}")
             variant.check_network(net)
+        # The parameters before an unfused update, restored if it diverges; the fused kernel,
+        # which never needs them, uses the same buffer as scratch for its GEMM.
         self._snapshot = np.empty_like(net.params)
 
     def step(self, x, y) -> Step:
