@@ -535,3 +535,27 @@ def test_copi_loss_gain_scales_only_the_credit_term():
     assert np.allclose(step[net.b_off[2]:net.b_off[2] + 3], -0.7 * delta.mean(axis=0))
     with pytest.raises(ValueError, match="loss_gain"):
         ns.variant("copi", loss_gain=-1.0)
+
+
+def test_copi_divergence_commits_nothing_and_warns_nothing():
+    """At batch 1 the default rates blow COPI up within a few steps on raw [0, 1) inputs: the step
+    that would overflow raises, and weights, decorrelation and synaptic matrices stay as they were."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    net = ns.mlp([64, 128, 128, 10], activation="tanh", seed=0, dtype="float32")
+    variant = ns.variant("copi", eta=0.1, eta_r=0.1)
+    trainer = ns.Trainer(net, variant, ns.optim.SGD(lr=1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ns.DivergenceError, match="nothing was committed"):
+            for step in range(50):
+                before = net.params.copy()
+                state = variant.state(net)
+                saved = [[m.copy() for m in group or []] for group in (state.decorrelation, state.synaptic)]
+                x = rng.random((1, 64)).astype("float32")
+                trainer.step(x, np.eye(10, dtype="float32")[[step % 10]])
+    assert np.array_equal(net.params, before)
+    state = variant.state(net)
+    for kept, now in zip(saved, (state.decorrelation, state.synaptic or [])):
+        assert len(kept) == len(now) and all(np.array_equal(a, b) for a, b in zip(kept, now))

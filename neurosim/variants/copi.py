@@ -70,6 +70,7 @@ import numpy as np
 
 from .. import activations, counting
 from ..circuit import ops, work
+from ..errors import DivergenceError
 from ..validation import check_float, check_int
 from ._common import SmallBlas, layer_views, require_dense
 from .base import Variant, register
@@ -195,13 +196,22 @@ class COPI(SmallBlas, Variant):
         """The parameters after one COPI step; the new ``R``, ``W`` and ``M`` are left in
         ``self._pending``. Layer l's update is stamped at tick ``L - l``, when its delta is known."""
         st = self.state(net)
-        eta, eta_r, gain = self.hyper["eta"], self.hyper["eta_r"], self.hyper["loss_gain"]
         new_params = net.params.copy()
         new_weights, new_biases = layer_views(net, new_params)
-        batch = ws.batch
-        L = net.n_layers
         counter = counting.sink()
         decorrelation, synaptic, effective = [], [], []
+        # An overflow here is reported by compute as a DivergenceError, with nothing committed.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._update_layers(net, ws, st, new_weights, new_biases, decorrelation, synaptic,
+                                effective, counter)
+        self._pending = (decorrelation, synaptic, effective)
+        return new_params
+
+    def _update_layers(self, net, ws, st, new_weights, new_biases, decorrelation, synaptic,
+                       effective, counter) -> None:
+        eta, eta_r, gain = self.hyper["eta"], self.hyper["eta_r"], self.hyper["loss_gain"]
+        batch = ws.batch
+        L = net.n_layers
         for l in range(1, L + 1):
             R = st.decorrelation[l - 1]
             W = self._synaptic(net, st, l)
@@ -226,11 +236,13 @@ class COPI(SmallBlas, Variant):
             if counter is not None:
                 work.emit(counter, L - l, work.cached(net, ws, ("copi_update", l),
                                                       lambda: work.copi_update(net, batch, l)))
-        self._pending = (decorrelation, synaptic, effective)
-        return new_params
 
     def compute(self, net, x, y):
         step = super().compute(net, x, y)
+        if not all(np.all(np.isfinite(matrix)) for group in self._pending for matrix in group):
+            raise DivergenceError(f"{self.name}: the step would make the decorrelation or synaptic "
+                                  f"matrices non-finite (loss {step.loss:.3g}); nothing was "
+                                  f"committed; lower eta or eta_r")
         st = self.state(net)
         st.decorrelation, st.synaptic, st.effective = self._pending
         st.steps += 1
