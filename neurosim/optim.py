@@ -6,6 +6,8 @@ the memory the optimiser keeps between steps, so memory-light rules can be compa
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .validation import check_float
@@ -28,6 +30,15 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget the state (e.g. before training another network)."""
+
+    def save_state(self):
+        """A copy of everything the optimiser keeps between steps, for :meth:`load_state`."""
+        return copy.deepcopy(self.__dict__)
+
+    def load_state(self, saved) -> None:
+        """Go back to a state from :meth:`save_state` (e.g. undo a step that diverged)."""
+        self.__dict__.clear()
+        self.__dict__.update(copy.deepcopy(saved))
 
     def _update(self, net, params, grads) -> None:
         raise NotImplementedError

@@ -143,18 +143,34 @@ class Trainer:
         is ``None``; otherwise ``variant.compute`` and then ``optimizer.step``.
         """
         net, optimizer = self.net, self.optimizer
-        if type(optimizer) is SGD and optimizer.momentum == 0.0:
-            step = self.variant.sgd_step(net, x, y, optimizer.lr, self._snapshot)
-            if step is not None:
-                return step
-        step = self.variant.compute(net, x, y)
+        try:
+            if type(optimizer) is SGD and optimizer.momentum == 0.0:
+                step = self.variant.sgd_step(net, x, y, optimizer.lr, self._snapshot)
+                if step is not None:
+                    return step
+            step = self.variant.compute(net, x, y)
+        except DivergenceError as exc:
+            if "kept" in str(exc) or "restored" in str(exc):
+                raise
+            raise DivergenceError(f"{exc}; weights and optimiser state kept at the last good state",
+                                  exc.tick, exc.layer) from None
+        if not np.isfinite(step.grads).all():
+            raise DivergenceError(f"{self.variant.name}: non-finite gradient (loss {step.loss:.3g}); "
+                                  f"weights and optimiser state kept at the last good state")
+        # Plain SGD keeps nothing between steps; other optimisers' running state (momentum, Adam's
+        # moments, MQ's scales) is saved so that a diverging step can be undone whole.
+        stateful = not (type(optimizer) is SGD and optimizer.momentum == 0.0)
+        saved = optimizer.save_state() if stateful else None
         self._snapshot[...] = net.params
-        self.optimizer.step(net, step.grads)
-        if not np.all(np.isfinite(net.params)):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+            optimizer.step(net, step.grads)
+        if not np.isfinite(net.params).all():
             net.params[...] = self._snapshot
+            if stateful:
+                optimizer.load_state(saved)
             raise DivergenceError(
                 f"{self.variant.name}: parameters became non-finite (loss {step.loss:.3g}); weights "
-                f"restored to the last good state; lower the learning rate")
+                f"and optimiser state restored to the last good state; lower the learning rate")
         return step
 
 
@@ -196,7 +212,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                 try:
                     step = trainer.step(x_all[batch], targets[batch])
                 except DivergenceError as exc:
-                    kept = "" if "restored" in str(exc) else "; weights kept at the last good state"
+                    kept = "" if ("restored" in str(exc) or "kept" in str(exc)) else "; weights kept at the last good state"
                     raise DivergenceError(f"{exc} (epoch {epoch}, step {index}{kept})", exc.tick, exc.layer,
                                           epoch, index, history) from None
                 loss_sum += step.loss * len(batch)

@@ -143,3 +143,26 @@ def test_blas_thread_limit_reaches_the_blas_the_kernels_call():
         libraries = [info for info in threadpool_info() if info["user_api"] == "blas"]
         assert any("scipy" in info["filepath"] for info in libraries)
         assert all(info["num_threads"] == 1 for info in libraries)
+
+
+@pytest.mark.parametrize("make", [lambda: ns.optim.SGD(lr=1e30, momentum=0.9),
+                                  lambda: ns.optim.Adam(lr=1e38), lambda: ns.optim.MQ(alpha=1e38)],
+                         ids=["momentum", "adam", "mq"])
+def test_diverging_step_restores_weights_and_optimiser_state(make):
+    net = ns.mlp([5, 7, 3], seed=0, dtype="float32")
+    rng = np.random.default_rng(0)
+    optimizer = make()
+    trainer = ns.Trainer(net, ns.variant("bp"), optimizer)
+    x, y = rng.normal(size=(4, 5)), rng.normal(size=(4, 3))
+    with pytest.raises(ns.DivergenceError, match="restored|kept"):
+        for _ in range(20):
+            params, state = net.params.copy(), optimizer.save_state()
+            trainer.step(x, y * 100)
+    assert np.array_equal(net.params, params)
+    now = optimizer.save_state()
+    assert state.keys() == now.keys()
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, now[key])
+        else:
+            assert value == now[key]
