@@ -482,6 +482,14 @@ def hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, errors, acts
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _take_due(w_off, b_off, s_off, sizes, batch, update_tick, tick, grad_scale, errors, acts, grads):
+    """The Hebbian term of every layer whose ``update_tick`` is ``tick`` (see :func:`hebbian_update`)."""
+    for layer in range(1, sizes.shape[0]):
+        if update_tick[layer] == tick:
+            hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def relax(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ticks,
           values, acts, preds, errors, feedback, update_tick, grad_scale, grads, energy):
     """Fused inference phase: ``n_ticks`` relaxation ticks, all layers, no Python in the loop.
@@ -493,11 +501,8 @@ def relax(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ti
 
     Returns ``(tick, layer)`` of the first non-finite value or error, or ``(-1, -1)``.
     """
-    n_layers = sizes.shape[0] - 1
     energy[0] = _energy(s_off, sizes, batch, errors)
-    for layer in range(1, n_layers + 1):
-        if update_tick[layer] == 0:
-            hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
+    _take_due(w_off, b_off, s_off, sizes, batch, update_tick, 0, grad_scale, errors, acts, grads)
     for tick in range(1, n_ticks + 1):
         _update_values(s_off, sizes, batch, act_code, gamma, values, acts, errors, feedback)
         # The prediction pass also leaves e_l B_l in feedback: next tick's input, one pass over W.
@@ -506,10 +511,7 @@ def relax(params, back, w_off, b_off, s_off, sizes, batch, act_code, gamma, n_ti
         energy[tick] = current
         if not finite(current):
             return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
-        for layer in range(1, n_layers + 1):
-            if update_tick[layer] == tick:
-                hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale,
-                               errors, acts, grads)
+        _take_due(w_off, b_off, s_off, sizes, batch, update_tick, tick, grad_scale, errors, acts, grads)
     return -1, -1
 
 
@@ -790,19 +792,13 @@ def relax_fixed_prediction(params, w_off, b_off, s_off, sizes, batch, gamma, n_t
     energy at ticks 0..n_ticks. Returns ``(tick, layer)`` of the first non-finite value or error, or
     ``(-1, -1)``.
     """
-    n_layers = sizes.shape[0] - 1
     energy[0] = _energy(s_off, sizes, batch, errors)
-    for layer in range(1, n_layers + 1):
-        if update_tick[layer] == 0:
-            hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale, errors, acts, grads)
+    _take_due(w_off, b_off, s_off, sizes, batch, update_tick, 0, grad_scale, errors, acts, grads)
     for tick in range(1, n_ticks + 1):
         current = relax_tick_fixed_prediction(params, w_off, s_off, sizes, batch, gamma,
                                               values, preds, errors, feedback, gains)
         energy[tick] = current
         if not finite(current):
             return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
-        for layer in range(1, n_layers + 1):
-            if update_tick[layer] == tick:
-                hebbian_update(w_off, b_off, s_off, sizes, batch, layer, grad_scale,
-                               errors, acts, grads)
+        _take_due(w_off, b_off, s_off, sizes, batch, update_tick, tick, grad_scale, errors, acts, grads)
     return -1, -1

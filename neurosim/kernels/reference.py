@@ -100,7 +100,12 @@ def relax(weights, biases, activation, gamma, n_ticks, state: ReferenceState, up
     Returns ``(grads, energies, (tick, layer))``; ``(tick, layer)`` is ``(-1, -1)`` unless a value
     or error became non-finite.
     """
-    n_layers = len(weights)
+    return _run_ticks(lambda: relax_tick(weights, biases, activation, gamma, state), len(weights),
+                      n_ticks, state, update_tick, grad_scale)
+
+
+def _run_ticks(tick_once, n_layers, n_ticks, state: ReferenceState, update_tick, grad_scale):
+    """``tick_once()`` n_ticks times, taking each layer's Hebbian term at its ``update_tick``."""
     grads = [None] * n_layers
     energies = [energy(state)]
 
@@ -111,7 +116,7 @@ def relax(weights, biases, activation, gamma, n_ticks, state: ReferenceState, up
 
     take(0)
     for tick in range(1, n_ticks + 1):
-        current = relax_tick(weights, biases, activation, gamma, state)
+        current = tick_once()
         energies.append(current)
         if not np.isfinite(current):
             return grads, np.array(energies), (tick, first_nonfinite_layer(state))
@@ -196,20 +201,5 @@ def relax_fixed_prediction(weights, gamma, n_ticks, state: ReferenceState, gains
 
     Returns ``(grads, energies, (tick, layer))`` like :func:`relax`.
     """
-    n_layers = len(weights)
-    grads = [None] * n_layers
-    energies = [energy(state)]
-
-    def take(tick):
-        for layer in range(1, n_layers + 1):
-            if update_tick[layer] == tick:
-                grads[layer - 1] = hebbian_update(state.errors[layer], state.acts[layer - 1], grad_scale)
-
-    take(0)
-    for tick in range(1, n_ticks + 1):
-        current = relax_tick_fixed_prediction(weights, gamma, state, gains)
-        energies.append(current)
-        if not np.isfinite(current):
-            return grads, np.array(energies), (tick, first_nonfinite_layer(state))
-        take(tick)
-    return grads, np.array(energies), (-1, -1)
+    return _run_ticks(lambda: relax_tick_fixed_prediction(weights, gamma, state, gains), len(weights),
+                      n_ticks, state, update_tick, grad_scale)
