@@ -185,15 +185,19 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
           grads: np.ndarray) -> tuple:
     """The inference phase (as :func:`neurosim.circuit.ops.relax`): ticks 1..n_ticks, Hebbian terms at
     ``update_tick[l]``. Returns ``(energies (n_ticks + 1,), (tick, layer))``, ``(-1, -1)`` if finite."""
+    return _run_ticks(net, ws, lambda tick: relax_tick(net, ws, gamma, tick), n_ticks, update_tick,
+                      grad_scale, grads)
+
+
+def _run_ticks(net, ws, tick_once, n_ticks, update_tick, grad_scale, grads) -> tuple:
+    """``tick_once(tick)`` for ticks 1..n_ticks, each layer's Hebbian term at its ``update_tick``."""
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     energies[0] = _energy(ws)
-    for layer in range(1, net.n_layers + 1):
-        if update_tick[layer] == 0:
-            hebbian(net, ws, layer, grad_scale, grads, 0)
-    for tick in range(1, n_ticks + 1):
-        energies[tick] = relax_tick(net, ws, gamma, tick)
-        if not np.isfinite(energies[tick]):
-            return energies, (tick, _first_nonfinite_layer(net, ws))
+    for tick in range(n_ticks + 1):
+        if tick > 0:
+            energies[tick] = tick_once(tick)
+            if not np.isfinite(energies[tick]):
+                return energies, (tick, _first_nonfinite_layer(net, ws))
         for layer in range(1, net.n_layers + 1):
             if update_tick[layer] == tick:
                 hebbian(net, ws, layer, grad_scale, grads, tick)
@@ -266,19 +270,8 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
                            update_tick: np.ndarray, grad_scale: float, grads: np.ndarray) -> tuple:
     """``n_ticks`` of :func:`relax_tick_fixed_prediction`; Hebbian terms at ``update_tick[l]`` from the
     (untouched, feed-forward) ``acts``. Returns ``(energies, (tick, layer))`` like :func:`relax`."""
-    energies = np.zeros(n_ticks + 1, dtype=np.float64)
-    energies[0] = _energy(ws)
-    for layer in range(1, net.n_layers + 1):
-        if update_tick[layer] == 0:
-            hebbian(net, ws, layer, grad_scale, grads, 0)
-    for tick in range(1, n_ticks + 1):
-        energies[tick] = relax_tick_fixed_prediction(net, ws, gains, gamma, tick)
-        if not np.isfinite(energies[tick]):
-            return energies, (tick, _first_nonfinite_layer(net, ws))
-        for layer in range(1, net.n_layers + 1):
-            if update_tick[layer] == tick:
-                hebbian(net, ws, layer, grad_scale, grads, tick)
-    return energies, (-1, -1)
+    return _run_ticks(net, ws, lambda tick: relax_tick_fixed_prediction(net, ws, gains, gamma, tick),
+                      n_ticks, update_tick, grad_scale, grads)
 
 
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
