@@ -28,3 +28,33 @@ def write_json(path, report) -> None:
     if path:
         with open(path, "w") as handle:
             json.dump(report, handle, indent=1)
+
+
+def one_blas_thread() -> None:
+    """Limit every BLAS the kernels may call to one thread for the rest of the run (small matrices:
+    a second thread only adds overhead; see neurosim.threads)."""
+    from neurosim import threads
+
+    threads.limit(1)  # applied now, left in place (never exited)
+
+
+def print_and_save(result, path) -> None:
+    """Print ``result`` as indented JSON and write it to ``path`` (if given)."""
+    print(json.dumps(result, indent=1))
+    write_json(path, result)
+
+
+def two_panels():
+    """``(figure, axes)``: a 1x2 matplotlib figure on the non-interactive backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, 2, figsize=(10, 3.6))
+
+
+def save_figure(fig, path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"saved {path}")

@@ -24,11 +24,11 @@ Prints a markdown table and JSON, saves a PNG.
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 
 import numpy as np
 
+from benchlib import one_blas_thread, print_and_save, save_figure, two_panels
 import neurosim as ns
 from neurosim.variants._common import cosine, forward, layer_views
 
@@ -99,8 +99,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default="alonso2022.png")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)  # small matrices: multi-threaded BLAS only adds overhead (MEASURED.md)
+    one_blas_thread()
     data = ns.datasets.digits()
     ticks = (1, 5, 25, 100) if args.quick else (1, 2, 5, 10, 25, 50, 100, 400)
     with warnings.catch_warnings():
@@ -118,16 +117,9 @@ def main(argv=None):
     print("|---|" + "---|" * len(RATES))
     for name, accs in result["claim_stability"].items():
         print(f"| {name} | " + " | ".join(f"{accs[str(lr)]:.3f}" for lr in RATES) + " |")
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(text)
+    print_and_save(result, args.json)
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = two_panels()
     for alpha in (0.1, 0.01):
         rows = [r for r in result["claim_cosine"] if r["alpha"] == alpha]
         axes[0].semilogx([r["T"] for r in rows], [r["cosine"] for r in rows], marker="o",
@@ -144,9 +136,7 @@ def main(argv=None):
     axes[1].set_xlabel("learning rate (alpha)")
     axes[1].set_ylabel("test accuracy, 1 epoch, batch 1")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.png, dpi=120)
-    print(f"saved {args.png}")
+    save_figure(fig, args.png)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ Prints a markdown table and JSON, saves a PNG.
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
+from benchlib import one_blas_thread, print_and_save, save_figure, two_panels
 import neurosim as ns
 from neurosim.variants._common import cosine
 
@@ -65,8 +65,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default="alonso2024.png")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)  # small matrices: multi-threaded BLAS only adds overhead (MEASURED.md)
+    one_blas_thread()
     data = ns.datasets.digits()
     ticks = (1, 3, 5) if args.quick else (1, 2, 3, 4, 5, 8)
     epochs = 5 if args.quick else 20
@@ -79,16 +78,9 @@ def main(argv=None):
     for label, run in result["claim_mq"].items():
         acc = run["test_accuracy"]
         print(f"| {label} | {acc[-1]:.4f} | {max(acc):.4f} | {run['state_bytes']} | {run['seconds']:.1f} |")
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(text)
+    print_and_save(result, args.json)
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = two_panels()
     for name in ("seqil", "il"):
         rows = [r for r in result["claim_sweep"] if r["variant"] == name]
         axes[0].plot([r["T"] for r in rows], [r["worst_layer_cosine"] for r in rows], marker="o", label=name)
@@ -100,9 +92,7 @@ def main(argv=None):
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("test accuracy (digits)")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.png, dpi=120)
-    print(f"saved {args.png}")
+    save_figure(fig, args.png)
 
 
 if __name__ == "__main__":

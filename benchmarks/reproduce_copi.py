@@ -21,10 +21,10 @@ Prints a markdown table and JSON, saves a PNG.
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
+from benchlib import one_blas_thread, print_and_save, save_figure, two_panels
 import neurosim as ns
 
 
@@ -81,8 +81,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default="copi.png")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)  # small matrices: multi-threaded BLAS only adds overhead (MEASURED.md)
+    one_blas_thread()
     data = ns.datasets.digits()
     epochs = 8 if args.quick else 30
     result = {"curves": {}, "decorrelation": {}, "eta_sweep": {}}
@@ -114,16 +113,9 @@ def main(argv=None):
     print("\n| run | test acc after " + str(short) + " epochs |\n|---|---|")
     for eta, acc in result["eta_sweep"].items():
         print(f"| {eta} | {acc:.4f} |")
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(text)
+    print_and_save(result, args.json)
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = two_panels()
     for label, acc in result["curves"].items():
         axes[0].plot(range(1, len(acc) + 1), acc, marker=".", label=label)
     axes[0].set_xlabel("epoch")
@@ -135,9 +127,7 @@ def main(argv=None):
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("mean |off-diagonal correlation|")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.png, dpi=120)
-    print(f"saved {args.png}")
+    save_figure(fig, args.png)
 
 
 if __name__ == "__main__":
