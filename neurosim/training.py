@@ -149,9 +149,7 @@ class Trainer:
                 if step is not None:
                     return step
             step = self.variant.compute(net, x, y)
-        except DivergenceError as exc:
-            if "kept" in str(exc) or "restored" in str(exc):
-                raise
+        except DivergenceError as exc:  # raised before anything was updated
             raise DivergenceError(f"{exc}; weights and optimiser state kept at the last good state",
                                   exc.tick, exc.layer) from None
         if not np.isfinite(step.grads).all():
@@ -212,8 +210,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                 try:
                     step = trainer.step(x_all[batch], targets[batch])
                 except DivergenceError as exc:
-                    kept = "" if ("restored" in str(exc) or "kept" in str(exc)) else "; weights kept at the last good state"
-                    raise DivergenceError(f"{exc} (epoch {epoch}, step {index}{kept})", exc.tick, exc.layer,
+                    raise DivergenceError(f"{exc} (epoch {epoch}, step {index})", exc.tick, exc.layer,
                                           epoch, index, history) from None
                 loss_sum += step.loss * len(batch)
                 if classify:

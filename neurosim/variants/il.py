@@ -104,8 +104,7 @@ class IL(FeedbackPathway, Variant):
             raise_divergence(self, net, ws, tick, layer)
         if status == 2:
             raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
-                                  f"{loss:.3g}); weights kept at the last good state; lower the "
-                                  f"learning rate")
+                                  f"{loss:.3g}); lower the learning rate")
         return Step(None, loss, output, energies)
 
     def compute(self, net, x, y) -> Step:
