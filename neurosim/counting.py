@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Event:
-    """One kernel's work on one layer at one tick. ``tick = -1`` marks work outside inference."""
+    """One kernel's work on one layer at one tick. ``tick = -1`` marks work outside inference.
+
+    ``source`` is the population (or connection) whose state the work reads and whose ``messages``
+    it sends; ``target`` the population (or connection) it writes, where the ``macs`` and ``ops``
+    are done. Names as in :mod:`neurosim.circuit.populations`: ``value[l]``, ``error[l]``,
+    ``W[l]`` (synapses into layer ``l``), ``decorrelated[l]``, ``R[l]``.
+    """
 
     kernel: str
     tick: int
@@ -28,6 +34,56 @@ class Event:
     macs: int = 0
     ops: int = 0
     messages: int = 0
+    source: str = ""
+    target: str = ""
+
+    def __post_init__(self):
+        if not self.source or not self.target:
+            source, target = endpoints(self.kernel, self.layer)
+            object.__setattr__(self, "source", self.source or source)
+            object.__setattr__(self, "target", self.target or target)
+
+
+# Who sends and who receives, per kernel: (source, target) with {l} the event's layer. Plastic
+# events target the connection they change. Kernels not listed fall back to ("value[l]", "value[l]").
+ENDPOINTS = {
+    "feedforward": ("value[{l-1}]", "value[{l}]"),
+    "prediction": ("value[{l-1}]", "error[{l}]"),
+    "feedback": ("error[{l}]", "value[{l-1}]"),
+    "value_update": ("error[{l}]", "value[{l}]"),
+    "weight_update": ("error[{l}]", "W[{l}]"),
+    "hebbian": ("error[{l}]", "W[{l}]"),
+    "output_delta": ("value[{l}]", "error[{l}]"),
+    "derivative": ("value[{l}]", "error[{l}]"),
+    "error": ("value[{l}]", "error[{l}]"),
+    "decorrelate": ("value[{l-1}]", "decorrelated[{l}]"),
+    "input_moments": ("decorrelated[{l}]", "R[{l}]"),
+    "copi_weights": ("error[{l}]", "W[{l}]"),
+    "decorrelation_update": ("decorrelated[{l}]", "R[{l}]"),
+    "effective_weights": ("R[{l}]", "W[{l}]"),
+    "solver_forward": ("value[{l-1}]", "value[{l}]"),
+    "solver_output": ("value[{l}]", "error[{l}]"),
+    "solver_gradient": ("error[{l}]", "W[{l}]"),
+    "solver_backward": ("error[{l}]", "error[{l-1}]"),
+    "solver_prox": ("W[{l}]", "W[{l}]"),
+    "solver_norm": ("W[{l}]", "W[{l}]"),
+    "solver_step": ("W[{l}]", "W[{l}]"),
+}
+_ENDPOINT_CACHE: dict = {}
+
+
+def endpoints(kernel: str, layer: int) -> tuple:
+    """``(source, target)`` population names of ``kernel``'s work on ``layer`` (see :data:`ENDPOINTS`)."""
+    key = (kernel, layer)
+    found = _ENDPOINT_CACHE.get(key)
+    if found is None:
+        source, target = ENDPOINTS.get(kernel, ("value[{l}]", "value[{l}]"))
+        found = _ENDPOINT_CACHE[key] = (_name(source, layer), _name(target, layer))
+    return found
+
+
+def _name(template: str, layer: int) -> str:
+    return template.replace("{l-1}", str(layer - 1)).replace("{l}", str(layer))
 
 
 @dataclass(frozen=True)
@@ -44,15 +100,25 @@ class _Repeat:
 
     def expand(self):
         for tick in range(self.first, self.last + 1):
-            for kernel, layer, macs, ops, messages in self.template:
-                yield Event(kernel, tick, layer, macs, ops, messages)
+            for kernel, layer, macs, ops, messages, source, target in self.template:
+                yield Event(kernel, tick, layer, macs, ops, messages, source, target)
+
+
+def with_endpoints(event) -> tuple:
+    """An event template ``(kernel, layer, macs, ops, messages, source, target)``; a 5-tuple gets
+    its source and target from :func:`endpoints`."""
+    event = tuple(event)
+    if len(event) == 7:
+        return event
+    kernel, layer, macs, ops, messages = event
+    return (kernel, layer, macs, ops, messages) + endpoints(kernel, layer)
 
 
 def summarise(events) -> dict:
     """``{kernel: [events, macs, ops, messages]}`` of event templates ``(kernel, layer, macs, ops,
-    messages)``."""
+    messages[, source, target])``."""
     summary = {}
-    for kernel, _, macs, ops, messages in events:
+    for kernel, _, macs, ops, messages, *_ in events:
         row = summary.setdefault(kernel, [0, 0, 0, 0])
         row[0] += 1
         row[1] += macs
@@ -137,15 +203,13 @@ class Totals:
         return {kernel: dict(zip(("calls", "macs", "ops", "messages"), row))
                 for kernel, row in self.kernels.items()}
 
-    def table(self) -> str:
-        rows = self.by_kernel()
-        lines = [f"{'kernel':<18}{'events':>8}{'MACs':>14}{'ops':>12}{'messages':>12}"]
-        for kernel, row in rows.items():
-            lines.append(f"{kernel:<18}{row['calls']:>8}{row['macs']:>14}{row['ops']:>12}"
-                         f"{row['messages']:>12}")
-        lines.append(f"{'total':<18}{sum(r['calls'] for r in rows.values()):>8}{self.macs:>14}"
-                     f"{self.ops:>12}{self.messages:>12}")
-        return "\n".join(lines)
+    def table(self, by: str = "kernel") -> str:
+        """A text table of the counts, one row per kernel (the totals keep no ticks or populations:
+        record inside :func:`count` for ``by="population"`` or ``by="tick"``)."""
+        if by != "kernel":
+            raise ValueError(f"by={by!r} needs the events of a detailed counter (neurosim.counting.count()); "
+                             f"the running totals tabulate by='kernel' only")
+        return _format(self.by_kernel(), "kernel", ("calls", "macs", "ops", "messages"))
 
     def reset(self) -> None:
         self._kernels.clear()
@@ -170,6 +234,8 @@ class Counter(Totals):
         if last < first:
             return
         super().record_ticks(template, first, last)
+        if not getattr(template, "complete", False):
+            template = tuple(with_endpoints(event) for event in template)
         self._records.append(_Repeat(tuple(template), int(first), int(last)))
         self._expanded = None
 
@@ -197,6 +263,46 @@ class Counter(Totals):
         """Sequential matrix products under the parallel-tick model (see :func:`critical_path`)."""
         return critical_path(self.events)
 
+    def by_population(self) -> dict:
+        """``{population: {"events", "macs", "ops", "sent", "received"}}``.
+
+        An event's MACs and ops are charged to its ``target`` (where the work is done), its messages
+        to its ``source`` as ``sent`` and to its ``target`` as ``received``; so each column sums to
+        the counter's totals (``macs``, ``ops``, ``messages``).
+        """
+        rows = {}
+        for event in self.events:
+            target = rows.setdefault(event.target, dict.fromkeys(_POPULATION_COLUMNS, 0))
+            target["events"] += 1
+            target["macs"] += event.macs
+            target["ops"] += event.ops
+            target["received"] += event.messages
+            rows.setdefault(event.source, dict.fromkeys(_POPULATION_COLUMNS, 0))["sent"] += event.messages
+        return dict(sorted(rows.items(), key=lambda item: _population_order(item[0])))
+
+    def by_tick(self) -> dict:
+        """``{tick: {"events", "macs", "ops", "messages"}}`` in tick order."""
+        rows = {}
+        for event in self.events:
+            row = rows.setdefault(event.tick, dict.fromkeys(("events", "macs", "ops", "messages"), 0))
+            row["events"] += 1
+            row["macs"] += event.macs
+            row["ops"] += event.ops
+            row["messages"] += event.messages
+        return dict(sorted(rows.items()))
+
+    def table(self, by: str = "kernel") -> str:
+        """A text table of the counts, one row per ``by``: ``"kernel"``, ``"population"`` (work
+        charged to the receiving population, messages to sender and receiver) or ``"tick"``; the
+        last row is the total of every column."""
+        if by == "kernel":
+            return _format(self.by_kernel(), "kernel", ("calls", "macs", "ops", "messages"))
+        if by == "population":
+            return _format(self.by_population(), "population", _POPULATION_COLUMNS)
+        if by == "tick":
+            return _format(self.by_tick(), "tick", ("events", "macs", "ops", "messages"))
+        raise ValueError(f"by must be 'kernel', 'population' or 'tick', got {by!r}")
+
     def timeline(self) -> dict:
         """``{(tick, layer): macs}``: the work of every layer on every tick (tick 0 = initialisation)."""
         out = {}
@@ -204,6 +310,28 @@ class Counter(Totals):
             key = (event.tick, event.layer)
             out[key] = out.get(key, 0) + event.macs
         return out
+
+
+_POPULATION_COLUMNS = ("events", "macs", "ops", "sent", "received")
+_KIND_ORDER = {"value": 0, "error": 1, "decorrelated": 2, "W": 3, "B": 4, "R": 5}
+
+
+def _population_order(name: str) -> tuple:
+    kind, _, rest = name.partition("[")
+    index = int(rest.rstrip("]")) if rest.rstrip("]").isdigit() else -1
+    return (index, _KIND_ORDER.get(kind, 9), name)
+
+
+def _format(rows: dict, label: str, columns) -> str:
+    """Rows ``{key: {column: int}}`` as a fixed-width table with a total row."""
+    width = max([len(label), len("total")] + [len(str(key)) for key in rows]) + 2
+    header = {"calls": "events", "macs": "MACs"}
+    lines = [f"{label:<{width}}" + "".join(f"{header.get(c, c):>14}" for c in columns)]
+    for key, row in rows.items():
+        lines.append(f"{str(key):<{width}}" + "".join(f"{row[c]:>14}" for c in columns))
+    totals = {c: sum(row[c] for row in rows.values()) for c in columns}
+    lines.append(f"{'total':<{width}}" + "".join(f"{totals[c]:>14}" for c in columns))
+    return "\n".join(lines)
 
 
 # What each kernel reads and writes, per layer l: x values, a activities, mu predictions, e errors,

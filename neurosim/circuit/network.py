@@ -29,6 +29,7 @@ from .. import activations
 from ..kernels import layout
 from ..validation import check_array, check_dtype, check_int
 from . import layers as layer_types
+from . import populations as population_types
 from .layers import Dense
 
 DTYPES = ("float64", "float32")
@@ -281,6 +282,18 @@ class Network:
     def feedback_macs(self, layer: int, batch: int) -> int:
         """Multiply-accumulates of layer ``l``'s feedback (its VJP into layer ``l - 1``)."""
         return self.layer_macs(layer, batch)
+
+    def layer_parameters(self, layer: int) -> int:
+        """Distinct parameters (weights and biases) of layer ``l``'s synapses."""
+        return int(self.b_end[layer] - self.w_off[layer])
+
+    def populations(self) -> list:
+        """The named populations ``value[l]``, ``error[l]`` (see :mod:`neurosim.circuit.populations`)."""
+        return population_types.populations(self)
+
+    def connections(self, feedback: str = "symmetric") -> list:
+        """The named synapse matrices ``W[l]`` and their feedback (see :mod:`neurosim.circuit.populations`)."""
+        return population_types.connections(self, feedback)
 
     def param_groups(self) -> list:
         """``[(start, stop), ...]``: the slice of ``params`` holding ``W_l`` and ``b_l``, per layer."""

@@ -229,6 +229,13 @@ class RNN(Network):
             return batch * self.n_out * self.n_hidden
         return batch * self.n_hidden * self.n_hidden if layer >= 2 else 0
 
+    def layer_parameters(self, layer: int) -> int:
+        """Distinct parameters of time step ``l``'s synapses (``W_xh, W_hh, b_h``, shared by every
+        step) or of the output (``W_hy, b_y``)."""
+        if layer == self.n_layers:
+            return self.n_out * (self.n_hidden + 1)
+        return self.n_hidden * (self.n_in + self.n_hidden + 1)
+
     def param_groups(self) -> list:
         """Slices of ``params`` per weight matrix with its bias: ``W_xh``; ``W_hh, b_h``; ``W_hy, b_y``."""
         return [(self.slices["W_xh"][0].start, self.slices["W_xh"][0].stop),

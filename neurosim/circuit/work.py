@@ -1,8 +1,9 @@
 """The work each circuit operation does, as event templates for :mod:`neurosim.counting`.
 
 One definition serves the dense kernels (:mod:`.ops`) and the generic layer path (:mod:`.generic`),
-so both count alike. An event template is ``(kernel, layer, macs, ops, messages)``; ``emit`` stamps
-templates with a tick. MACs come from the layer contract (``net.layer_macs``, ``net.feedback_macs``);
+so both count alike. An event template is ``(kernel, layer, macs, ops, messages, source, target)`` (a
+5-tuple gets its source and target populations from :data:`neurosim.counting.ENDPOINTS`); ``emit``
+stamps templates with a tick. MACs come from the layer contract (``net.layer_macs``, ``net.feedback_macs``);
 elementwise ``ops`` and ``messages`` from population sizes (see :mod:`neurosim.counting` for units).
 """
 from __future__ import annotations
@@ -14,8 +15,10 @@ class Template(tuple):
     """Event templates with their per-kernel sums precomputed, so the always-on totals add a few
     integers per call however many layers and ticks it covers."""
 
+    complete = True  # every event carries its source and target
+
     def __new__(cls, events):
-        template = super().__new__(cls, (tuple(event) for event in events))
+        template = super().__new__(cls, (counting.with_endpoints(event) for event in events))
         template.summary = counting.summarise(template)
         return template
 
