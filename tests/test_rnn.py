@@ -208,8 +208,8 @@ def test_rnn_config_runs_with_the_cli(tmp_path):
 
 def test_dense_only_variants_reject_rnns_by_name():
     net = ns.rnn(3, 4, 2)
-    with pytest.raises(ValueError, match="runs on dense networks.*rnn"):
-        ns.variant("seqil").compute(net, np.zeros((2, 5, 3)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="copi.*runs on dense networks.*rnn"):
+        ns.variant("copi").compute(net, np.zeros((2, 5, 3)), np.zeros((2, 2)))
 
 
 def test_divergence_is_reported_with_its_tick():

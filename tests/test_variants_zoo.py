@@ -225,7 +225,7 @@ def test_ipc_sgd_with_lr_weights_reproduces_the_incremental_run():
     assert np.array_equal(net.params, before)
     trained = net.copy()
     ns.optim.SGD(lr=0.05).step(trained, step.grads)
-    assert np.allclose(trained.params, variant._params, rtol=1e-12, atol=1e-14)
+    assert np.allclose(trained.params, variant._run.params, rtol=1e-12, atol=1e-14)
     assert np.all(np.diff(step.energies) < 0)
 
 
@@ -361,14 +361,24 @@ def test_bad_hyper_parameters_name_the_culprit(name, hyper, word):
         ns.variant(name, **hyper)
 
 
-# fpa runs on conv networks and RNNs through the generic path (issue 4; tests/test_conv.py).
-@pytest.mark.parametrize("name", [name for name in ZOO if name != "fpa"])
-def test_zoo_rejects_non_dense_networks(name):
+# The other variants run on conv networks and RNNs (tests/test_conformance.py); these two follow
+# papers that define their rules for dense layers only, and say so.
+@pytest.mark.parametrize("name,why", [("implicit_sgd", "solver"), ("copi", "decorrelation")])
+def test_dense_only_rules_reject_other_networks_and_say_why(name, why):
     net = ns.mlp([4, 5, 3])
     net.is_dense = False
     x, y = _batch(ns.mlp([4, 5, 3]), 2)
-    with pytest.raises(ValueError, match="dense"):
+    with pytest.raises(ValueError, match=f"{name}.*dense.*{why}.*supported: dense"):
         ns.variant(name).compute(net, x, y)
+
+
+@pytest.mark.parametrize("name", ["il", "seqil", "ilprox", "ipc"])
+def test_non_symmetric_feedback_needs_a_dense_network(name):
+    net = ns.mlp([4, 5, 3])
+    net.is_dense = False
+    x, y = _batch(ns.mlp([4, 5, 3]), 2)
+    with pytest.raises(ValueError, match=f"{name}.*feedback='random'.*symmetric"):
+        ns.variant(name, feedback="random").compute(net, x, y)
 
 
 # -- conformance: every registered variant ------------------------------------------------------------

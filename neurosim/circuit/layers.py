@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from ..kernels import conv as conv_kernels
+from ..kernels import conv_reference
 
 
 def _check_positive_int(value, what: str, minimum: int = 1) -> int:
@@ -227,6 +229,9 @@ class Conv2d:
         if ho < 1 or wo < 1:
             raise ValueError(f"Conv2d: kernel {self.kernel_size[0]}x{self.kernel_size[1]} larger than "
                              f"input {a.shape[2]}x{a.shape[3]}")
+        if backends.is_reference():
+            return conv_reference.conv2d_forward(a, self.weight, self.bias, self.stride,
+                                                 self.padding).astype(self.weight.dtype, copy=False)
         out = np.empty((a.shape[0], self.out_ch, ho, wo), dtype=self.weight.dtype)
         conv_kernels.conv2d_forward(a, self.weight, self.bias, self.stride, self.padding, out)
         return out
@@ -237,6 +242,9 @@ class Conv2d:
             if self._in_shape is None:
                 raise ValueError("Conv2d.feedback needs the input size: build the layer or pass in_hw")
             in_hw = self._in_shape[1:]
+        if backends.is_reference():
+            return conv_reference.conv2d_transposed(e, self.weight, self.stride, self.padding,
+                                                    tuple(in_hw)).astype(e.dtype, copy=False)
         out = np.empty((e.shape[0], self.in_ch) + tuple(in_hw), dtype=e.dtype)
         conv_kernels.conv2d_transposed(e, self.weight, self.stride, self.padding, out)
         return out
@@ -244,6 +252,10 @@ class Conv2d:
     def hebbian(self, error: np.ndarray, presynaptic: np.ndarray) -> tuple:
         e = self._check(error, "error")
         a = self._check(presynaptic, "input")
+        if backends.is_reference():
+            grad_weight, grad_bias = conv_reference.conv2d_hebbian(e, a, self.kernel_size, self.stride,
+                                                                   self.padding)
+            return grad_weight.astype(e.dtype, copy=False), grad_bias.astype(e.dtype, copy=False)
         grad_weight = np.empty(self.weight_shape, dtype=e.dtype)
         grad_bias = np.empty(self.out_ch, dtype=e.dtype)
         conv_kernels.conv2d_hebbian(e, a, self.stride, self.padding, grad_weight, grad_bias)

@@ -12,14 +12,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import counting
+from .. import backends, counting
 from ..kernels import dense
 from . import generic, work
 
 
+def _generic(net, back=None) -> bool:
+    """Whether the layer-contract path runs this op: a non-dense network, or the NumPy reference
+    backend (:mod:`neurosim.backends`). A ValueError when that path lacks what was asked for."""
+    if net.is_dense and not backends.is_reference():
+        return False
+    if back is not None:
+        where = "the numpy backend" if net.is_dense else "a non-dense network"
+        raise ValueError(f"separate feedback matrices (feedback='random' or 'learned') are not provided "
+                         f"by {where} for this op; use the numba backend on a dense network")
+    return True
+
+
 def feedforward(net, ws, x) -> None:
     """Tick 0: clamp the input and set x_l = mu_l for every layer (all errors 0)."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.feedforward(net, ws, x)
     ws.layer("values", 0)[...] = x
     ws.layer("acts", 0)[...] = x
@@ -43,7 +55,7 @@ def _back(net, back):
 
 def clamp_output(net, ws, y) -> None:
     """Clamp the output value neurons to the target: x_L = y."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.clamp_output(net, ws, y)
     ws.layer("values", net.n_layers)[...] = y
     ws.layer("acts", net.n_layers)[...] = y
@@ -51,7 +63,7 @@ def clamp_output(net, ws, y) -> None:
 
 def output_error(net, ws, output, y) -> None:
     """e_L = y - yhat at the output (BP's -d_L), without recomputing the prediction."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.output_error(net, ws, output, y)
     ws.layer("errors", net.n_layers)[...] = y - output
     counter = counting.sink()
@@ -65,7 +77,7 @@ def feedback(net, ws, layer: int, tick: int = 0, back=None) -> None:
     ``back``: feedback matrices ``B_l`` laid out like ``net.params`` (dense networks; ``None``:
     ``B = W``), here and in the other ops that carry errors down.
     """
-    if not net.is_dense:
+    if _generic(net, back):
         return generic.feedback(net, ws, layer, tick)
     dense._feedback_layer(_back(net, back), net.w_off, ws.s_off, ws.sizes, ws.batch, layer, ws.errors,
                           ws.feedback)
@@ -76,7 +88,7 @@ def feedback(net, ws, layer: int, tick: int = 0, back=None) -> None:
 
 def predict_errors(net, ws, first_layer: int = 1, tick: int = 0, back=None) -> float:
     """mu_l, e_l for l >= first_layer (and feedback); returns the energy (batch mean)."""
-    if not net.is_dense:
+    if _generic(net, back):
         return generic.predict_errors(net, ws, first_layer, tick)
     energy = dense.predict_errors(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                                   first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
@@ -89,7 +101,7 @@ def predict_errors(net, ws, first_layer: int = 1, tick: int = 0, back=None) -> f
 
 def relax_tick(net, ws, gamma: float, tick: int, back=None) -> float:
     """One parallel relaxation tick of every hidden layer; returns the energy after it."""
-    if not net.is_dense:
+    if _generic(net, back):
         return generic.relax_tick(net, ws, gamma, tick)
     energy = dense.relax_tick(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                               net.act_code, ws.values.dtype.type(gamma),
@@ -102,7 +114,7 @@ def relax_tick(net, ws, gamma: float, tick: int, back=None) -> float:
 
 def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
     """Write layer ``layer``'s Hebbian term ``scale * e_l^T phi(x_{l-1})`` into ``grads``."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.hebbian(net, ws, layer, scale, grads, tick)
     dense.hebbian_update(net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, layer,
                          ws.values.dtype.type(scale), ws.errors, ws.acts, grads)
@@ -118,7 +130,7 @@ def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_sca
     Returns ``(energies (n_ticks + 1,), (tick, layer))``; ``(tick, layer) = (-1, -1)`` when every
     value stayed finite.
     """
-    if not net.is_dense:
+    if _generic(net, back):
         return generic.relax(net, ws, gamma, n_ticks, update_tick, grad_scale, grads)
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     dtype = ws.values.dtype.type
@@ -182,7 +194,7 @@ def _learn_plan(net, ws, n_ticks, stopped_at) -> list:
 
 def backprop_layer(net, ws, layer: int, tick: int) -> None:
     """BP's step down one layer on the error buffer: e_l = f'(x_l) * (e_{l+1} W_{l+1})."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.backprop_layer(net, ws, layer, tick)
     dense.backprop_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, net.act_code, layer,
                          ws.values, ws.errors, ws.feedback)
@@ -193,7 +205,7 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
 
 def backprop(net, ws, y, grads: np.ndarray) -> None:
     """Backpropagation from the feed-forward state in ``ws`` (deltas land in ``ws.errors``)."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.backprop(net, ws, y, grads)
     dense.backprop(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
                    ws.values, ws.acts, y, ws.errors, ws.feedback, grads)
@@ -211,7 +223,7 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
 # -- fixed predictions (FPA) --------------------------------------------------------------------------
 def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
     """Write f'(x_l) of the current values into ``gains`` (a buffer shaped like ``ws.values``)."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.activation_gains(net, ws, gains, tick)
     dense.activation_gains(ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values, gains)
     counter = counting.sink()
@@ -221,7 +233,7 @@ def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
 
 def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: int) -> float:
     """One tick with predictions and gains frozen (see the kernel); returns the energy after it."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.relax_tick_fixed_prediction(net, ws, gains, gamma, tick)
     energy = dense.relax_tick_fixed_prediction(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch,
                                                ws.values.dtype.type(gamma), ws.values, ws.preds,
@@ -236,7 +248,7 @@ def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: in
                            update_tick: np.ndarray, grad_scale: float, grads: np.ndarray) -> tuple:
     """The fused fixed-prediction inference phase; returns ``(energies, (tick, layer))`` like
     :func:`relax`."""
-    if not net.is_dense:
+    if _generic(net):
         return generic.relax_fixed_prediction(net, ws, gains, gamma, n_ticks, update_tick, grad_scale, grads)
     energies = np.zeros(n_ticks + 1, dtype=np.float64)
     dtype = ws.values.dtype.type
@@ -264,7 +276,7 @@ def zil_wavefront(net, ws, grad_scale: float, grads: np.ndarray) -> tuple:
     One call of :func:`neurosim.kernels.dense.zil_wavefront` (a composition of the dense kernels).
     Returns ``(tick, layer)`` of the first non-finite value or error, ``(-1, -1)`` if finite.
     """
-    if not net.is_dense:
+    if _generic(net):
         return generic.zil_wavefront(net, ws, grad_scale, grads)
     tick, layer = dense.zil_wavefront(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
                                           net.act_code, ws.values, ws.acts, ws.preds, ws.errors,

@@ -35,12 +35,14 @@ class SmallBlas:
 
 
 # -- checks -----------------------------------------------------------------------------------------
-def require_dense(variant, net) -> None:
-    """A ValueError unless every layer of ``net`` is dense (``net.is_dense``, default True)."""
+def require_dense(variant, net, why: str = "") -> None:
+    """A ValueError unless every layer of ``net`` is dense (``net.is_dense``, default True), naming
+    the variant, the layer kinds found, what is supported and ``why``."""
     if not getattr(net, "is_dense", True):
         kinds = sorted({getattr(layer, "kind", type(layer).__name__) for layer in net.layers})
-        raise ValueError(f"variant {variant.name!r} runs on dense networks (ns.mlp) only; this network "
-                         f"has layers of kind {', '.join(kinds)}")
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"variant {variant.name!r} runs on dense networks (ns.mlp) only{reason}; this "
+                         f"network has layers of kind {', '.join(kinds)}; supported: dense")
 
 
 def check_output(value, name: str = "output") -> str:

@@ -109,7 +109,8 @@ class COPI(SmallBlas, Variant):
 
     def check_network(self, net) -> None:
         super().check_network(net)
-        require_dense(self, net)
+        require_dense(self, net, "the paper defines its decorrelation and per-synapse rules for "
+                                 "dense layers")
 
     # -- state ---------------------------------------------------------------------------------
     def state(self, net) -> CopiState:

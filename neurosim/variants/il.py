@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from ..circuit import ops
 from ..errors import DivergenceError
 from ..validation import check_float, check_int
@@ -48,7 +49,8 @@ class IL(FeedbackPathway, Variant):
     def check_network(self, net) -> None:
         super().check_network(net)
         if self.feedback_kind != "symmetric":
-            require_dense(self, net)
+            require_dense(self, net, f"feedback={self.feedback_kind!r} keeps one matrix B_l per dense "
+                                     f"layer; use feedback='symmetric'")
 
     def n_ticks(self, net) -> int:
         return self.hyper["T"]
@@ -90,7 +92,7 @@ class IL(FeedbackPathway, Variant):
         a dense network, fixed feedback, and IL's own dynamics and schedule (a subclass that
         overrides any of them runs its ``compute`` instead)."""
         cls = type(self)
-        if (not net.is_dense or self.feedback_kind == "learned"
+        if (not net.is_dense or backends.is_reference() or self.feedback_kind == "learned"
                 or any(getattr(cls, name) is not getattr(IL, name)
                        for name in ("update_ticks", "compute", "tick", "begin", "n_ticks"))):
             return None

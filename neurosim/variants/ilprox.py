@@ -47,22 +47,23 @@ Choices where the paper leaves room:
 Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``alpha`` (> 0), ``eps`` (>= 0),
 ``output`` ("ce" | "mse"), and the feedback pathway ``feedback`` ("symmetric" | "random" |
 "learned") with ``feedback_seed``, ``feedback_lr``, ``feedback_decay`` (see
-:mod:`neurosim.variants.feedback`). Dense networks only (NumPy implementation writing the workspace
-buffers).
+:mod:`neurosim.variants.feedback`). Runs as a schedule (:mod:`neurosim.circuit.schedule`) on dense,
+convolutional and recurrent networks; there ``n_l`` is taken over the whole population below
+(a feature map, or for an RNN's first step the whole input sequence). Non-symmetric feedback needs
+a dense network.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from ..circuit.schedule import Schedule
 from ..validation import check_float
-from ._common import (SmallBlas, SoftOutputTarget, check_output, check_positive, check_ticks,
-                      require_dense, write_layer_grads)
-from .base import Variant, register
+from ._common import SmallBlas, check_output, check_positive, check_ticks
+from .base import register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
+from .scheduled import Scheduled
 
 
 @register
-class ILProx(SmallBlas, FeedbackPathway, SoftOutputTarget, Variant):
+class ILProx(SmallBlas, FeedbackPathway, Scheduled):
     name = "ilprox"
     defaults = {"T": 25, "gamma": 0.015, "alpha": 0.5, "eps": 1e-8, "output": "ce",
                 **FEEDBACK_DEFAULTS}
@@ -75,39 +76,31 @@ class ILProx(SmallBlas, FeedbackPathway, SoftOutputTarget, Variant):
         self.hyper["eps"] = check_float(self.hyper["eps"], "eps", minimum=0.0)
         self.hyper["output"] = check_output(self.hyper["output"])
 
-    def check_network(self, net) -> None:
-        super().check_network(net)
-        require_dense(self, net)
-
-    def n_ticks(self, net) -> int:
-        return self.hyper["T"]
-
-    def _norm(self, st, layer) -> float:
-        """n_l = mean_b ||phi(x_{l-1})||^2 + 1 + eps."""
-        a = st.acts[layer - 1]
-        return float(np.sum(a * a) / st.batch) + 1.0 + self.hyper["eps"]
-
-    def _blend(self, st, predicted):
-        """x_L = (s(mu_L) + alpha n_L y) / (1 + alpha n_L)."""
-        weight = self.hyper["alpha"] * self._norm(st, st.n_layers)
-        return (predicted + weight * self._y) / (1.0 + weight)
-
-    def tick(self, net, ws, tick, grads) -> float:
-        st = self._state
-        st.tick = tick
-        feedback = [None] + [st.feedback(layer) for layer in range(1, st.n_layers)]
-        for layer in range(1, st.n_layers):
-            st.relax_value(layer, self.hyper["gamma"], feedback[layer])
-        for layer in range(2, st.n_layers + 1):
-            st.predict(layer)
-        st.hidden_errors()
-        self._output_target(st)
-        energy = self._energy(st)
-        if np.isfinite(energy) and tick == self.n_ticks(net):
-            for layer in range(1, st.n_layers + 1):
-                dW, db = st.hebbian(layer, -1.0 / (st.batch * self._norm(st, layer)))
-                write_layer_grads(net, grads, layer, dW, db)
-        return energy
+    def build_schedule(self, net) -> Schedule:
+        """Tick 0: hidden errors, blended target. Tick t: every hidden layer relaxes in parallel
+        from the start-of-tick errors, predictions are recomputed, the target re-blended; the
+        normalised Hebbian terms after tick T."""
+        L, output = net.n_layers, self.hyper["output"]
+        alpha, eps = self.hyper["alpha"], self.hyper["eps"]
+        schedule = Schedule(output=output).new_tick()
+        for layer in range(1, L):
+            schedule.error(layer)
+        schedule.soft_target(output, "nlms", alpha, eps).energy()
+        for tick in range(1, self.hyper["T"] + 1):
+            schedule.new_tick()
+            for layer in range(2, L + 1):
+                schedule.feedback(layer)
+            for layer in range(1, L):
+                schedule.relax(layer, self.hyper["gamma"])
+            if L >= 2:
+                schedule.error(1)  # against mu_1, which reads only the clamped input
+            for layer in range(2, L + 1):
+                schedule.predict(layer)
+            schedule.soft_target(output, "nlms", alpha, eps).energy()
+            if tick == self.hyper["T"]:
+                for layer in range(1, L + 1):
+                    schedule.hebbian(layer, -1.0, normalise_eps=eps)
+        return schedule
 
 
 @register

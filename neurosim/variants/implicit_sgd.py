@@ -67,7 +67,7 @@ class ImplicitSGD(SmallBlas, Variant):
 
     def check_network(self, net) -> None:
         super().check_network(net)
-        require_dense(self, net)
+        require_dense(self, net, "its proximal solver is written for dense layers, as in the paper")
 
     def n_ticks(self, net) -> int:
         return 0

@@ -26,20 +26,21 @@ per batch):
 Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``lr_weights`` (> 0), and the feedback pathway
 ``feedback`` ("symmetric" | "random" | "learned") with ``feedback_seed``, ``feedback_lr``,
 ``feedback_decay`` (see :mod:`neurosim.variants.feedback`; with ``"symmetric"`` the feedback uses the
-working weights of the current tick). Dense networks only
-(NumPy implementation writing the workspace buffers, so the simulator records every tick).
+working weights of the current tick). Runs as a schedule (:mod:`neurosim.circuit.schedule`) on
+dense, convolutional and recurrent networks (an RNN's time copies move their shared weights by the
+sum of their terms); non-symmetric feedback needs a dense network.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ._common import SmallBlas, CircuitState, check_positive, check_ticks, require_dense
-from .base import Variant, register
+from ..circuit.schedule import Schedule
+from ._common import SmallBlas, check_positive, check_ticks
+from .base import register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
+from .scheduled import Scheduled
 
 
 @register
-class IPC(SmallBlas, FeedbackPathway, Variant):
+class IPC(SmallBlas, FeedbackPathway, Scheduled):
     name = "ipc"
     defaults = {"T": 20, "gamma": 0.1, "lr_weights": 0.01, **FEEDBACK_DEFAULTS}
 
@@ -49,42 +50,23 @@ class IPC(SmallBlas, FeedbackPathway, Variant):
         self.hyper["gamma"] = check_positive(self.hyper["gamma"], "gamma")
         self.hyper["lr_weights"] = check_positive(self.hyper["lr_weights"], "lr_weights")
 
-    def check_network(self, net) -> None:
-        super().check_network(net)
-        require_dense(self, net)
-
-    def n_ticks(self, net) -> int:
-        return self.hyper["T"]
-
-    def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._params = net.params.copy()
-        self._state = st = CircuitState(net, ws, self._params, self.feedback_matrices(net))
-        st.hidden_errors()
-        L = st.n_layers
-        np.subtract(st.values[L], st.preds[L], out=st.errors[L])
-        return self._energy(st)
-
-    @staticmethod
-    def _energy(st) -> float:
-        return st.hidden_energy() + 0.5 * float(np.sum(st.errors[st.n_layers] ** 2)) / st.batch
-
-    def tick(self, net, ws, tick, grads) -> float:
-        st = self._state
-        st.tick = tick
-        L = st.n_layers
-        lr = self.hyper["lr_weights"]
-        # Both updates read the state at the start of the tick.
-        feedback = [None] + [st.feedback(layer) for layer in range(1, L)]
-        updates = [st.hebbian(layer, 1.0 / st.batch) for layer in range(1, L + 1)]
-        for layer in range(1, L):
-            st.relax_value(layer, self.hyper["gamma"], feedback[layer])
-        for layer, (dW, db) in enumerate(updates, start=1):
-            st.apply_weight_change(layer, dW, db, lr)
-            grads[net.w_off[layer]:net.b_off[layer]] -= dW.ravel()
-            grads[net.b_off[layer]:net.b_off[layer] + net.sizes[layer]] -= db
+    def build_schedule(self, net) -> Schedule:
+        """Tick 0: every error. Tick t: feedback and weight terms from the state at the start of the
+        tick, values and weights step together, then every prediction with the new weights."""
+        L = net.n_layers
+        schedule = Schedule(output="mse").new_tick()
         for layer in range(1, L + 1):
-            st.predict(layer)
-        for layer in range(1, L + 1):
-            np.subtract(st.values[layer], st.preds[layer], out=st.errors[layer])
-        return self._energy(st)
+            schedule.error(layer)
+        schedule.energy()
+        for _ in range(self.hyper["T"]):
+            schedule.new_tick()
+            for layer in range(2, L + 1):
+                schedule.feedback(layer)
+            for layer in range(1, L + 1):
+                schedule.learn(layer, self.hyper["lr_weights"])
+            for layer in range(1, L):
+                schedule.relax(layer, self.hyper["gamma"])
+            for layer in range(1, L + 1):
+                schedule.predict(layer)
+            schedule.energy()
+        return schedule

@@ -38,21 +38,21 @@ Choices where the paper leaves room:
 Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``beta`` (> 0), ``output`` ("ce" | "mse"), and
 the feedback pathway ``feedback`` ("symmetric" | "random" | "learned") with ``feedback_seed``,
 ``feedback_lr``, ``feedback_decay`` (see :mod:`neurosim.variants.feedback`).
-Dense networks only (NumPy implementation; the tick protocol writes the workspace buffers, so the
-:class:`neurosim.Simulator` records every tick).
+Runs as a schedule (:mod:`neurosim.circuit.schedule`) on dense, convolutional and recurrent
+networks: the numba loop for a dense network, the NumPy reference backend otherwise. Non-symmetric
+feedback needs a dense network.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ._common import (SmallBlas, SoftOutputTarget, check_output, check_positive, check_ticks,
-                      require_dense)
-from .base import Variant, register
+from ..circuit.schedule import Schedule
+from ._common import SmallBlas, check_output, check_positive, check_ticks
+from .base import register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
+from .scheduled import Scheduled
 
 
 @register
-class SeqIL(SmallBlas, FeedbackPathway, SoftOutputTarget, Variant):
+class SeqIL(SmallBlas, FeedbackPathway, Scheduled):
     name = "seqil"
     defaults = {"T": 3, "gamma": 0.5, "beta": 100.0, "output": "ce", **FEEDBACK_DEFAULTS}
 
@@ -63,43 +63,28 @@ class SeqIL(SmallBlas, FeedbackPathway, SoftOutputTarget, Variant):
         self.hyper["beta"] = check_positive(self.hyper["beta"], "beta")
         self.hyper["output"] = check_output(self.hyper["output"])
 
-    def check_network(self, net) -> None:
-        super().check_network(net)
-        require_dense(self, net)
-
-    def n_ticks(self, net) -> int:
-        return self.hyper["T"]
-
     @property
     def pi(self) -> float:
         """Weight of the network's own prediction in the soft output target, ``1 / (1 + beta)``."""
         return 1.0 / (1.0 + self.hyper["beta"])
 
-    # -- output --------------------------------------------------------------------------------
-    def _blend(self, st, predicted):
-        """x_L = (1 - pi) y + pi s(mu_L)."""
-        return (1.0 - self.pi) * self._y + self.pi * predicted
-
-    # -- tick protocol ---------------------------------------------------------------------------
-    def tick(self, net, ws, tick, grads) -> float:
-        st = self._state
-        st.tick = tick
-        step = self.hyper["gamma"] / tick
-        for layer in range(st.n_layers - 1, 0, -1):
-            st.relax_value(layer, step, st.feedback(layer))
-            np.subtract(st.values[layer], st.preds[layer], out=st.errors[layer])
-        for layer in range(2, st.n_layers + 1):
-            st.predict(layer)
-        st.hidden_errors()
-        self._output_target(st)
-        energy = self._energy(st)
-        if np.isfinite(energy) and tick == self.n_ticks(net):
-            for layer in range(1, st.n_layers + 1):
-                dW, db = st.hebbian(layer, -1.0 / st.batch)
-                _write(net, grads, layer, dW, db)
-        return energy
-
-
-def _write(net, grads, layer, dW, db):
-    grads[net.w_off[layer]:net.b_off[layer]] = dW.ravel()
-    grads[net.b_off[layer]:net.b_off[layer] + net.sizes[layer]] = db
+    def build_schedule(self, net) -> Schedule:
+        """Tick 0: hidden errors, soft target. Tick t: the top-down sweep at step gamma / t (each
+        layer reads the error just updated above it; its own error against the old prediction),
+        then every prediction, the soft target and the energy; Hebbian terms after tick T."""
+        L, T, output = net.n_layers, self.hyper["T"], self.hyper["output"]
+        schedule = Schedule(output=output).new_tick()
+        for layer in range(1, L):
+            schedule.error(layer)
+        schedule.soft_target(output, "mix", self.pi).energy()
+        for tick in range(1, T + 1):
+            schedule.new_tick()
+            for layer in range(L - 1, 0, -1):
+                schedule.feedback(layer + 1).relax(layer, self.hyper["gamma"] / tick).error(layer)
+            for layer in range(2, L + 1):
+                schedule.predict(layer)
+            schedule.soft_target(output, "mix", self.pi).energy()
+            if tick == T:
+                for layer in range(1, L + 1):
+                    schedule.hebbian(layer, -1.0)
+        return schedule

@@ -1,0 +1,246 @@
+"""Schedules as data: what each population does on each tick, read by the backends and the counters.
+
+A :class:`Schedule` lists, for every tick ``t = 0..T``, the circuit operations run on that tick, in
+order. Tick 0 follows the feed-forward initialisation and the output clamp. The operations (``l``
+is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for symmetric feedback):
+
+    predict l            mu_l = W_l T_l(a_{l-1}) + b_l,  e_l = x_l - mu_l
+    error l              e_l = x_l - mu_l                      (against the stored prediction)
+    feedback l           fb_{l-1} = VJP_l(e_l)  (= e_l B_l for a dense layer)
+    relax l, rate        x_l += rate (-e_l + f'(x_l) * fb_l),  a_l = f(x_l)
+    hebbian l, scale     grads_l += (scale / B) e_l^T T_l(a_{l-1})  (and the bias term (scale / B) sum_b e_l)
+                         with ``normalise`` (eps): divided by n_l = mean_b ||a_{l-1}||^2 + 1 + eps
+    learn l, lr          dW = (1/B) e_l^T T_l(a_{l-1}):  W_l += lr dW,  grads_l -= dW  (weights move
+                         during inference, on the working parameters)
+    soft_target          x_L = s(mu_L) blended with y,  e_L = x_L - s(mu_L);  s = softmax ("ce") or
+                         the identity ("mse"); blend "mix" (pi): (1 - pi) y + pi s;  "nlms" (alpha,
+                         eps): (s + w y) / (1 + w),  w = alpha (mean_b ||a_{L-1}||^2 + 1 + eps)
+    energy               the tick's energy: 1/2 sum_{l<L} ||e_l||^2 plus the output term
+                         (1/2 ||e_L||^2 for "mse", -sum_k x_Lk log softmax(mu_L)_k for "ce"), batch mean
+
+Kernels know no variant: a variant *is* its schedule (see :mod:`neurosim.variants.seqil`,
+:mod:`~neurosim.variants.ipc`, :mod:`~neurosim.variants.ilprox`). The same schedule drives both
+backends (:mod:`neurosim.backends`) and produces the counted events (:meth:`Schedule.templates`), so
+nothing is re-derived after a kernel returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import backends, counting
+from ..backends import reference as reference_backend
+from ..kernels import schedule as schedule_kernels
+from . import work
+
+OPCODES = {"predict": 0, "error": 1, "feedback": 2, "relax": 3, "hebbian": 4, "learn": 5,
+           "soft_target": 6, "energy": 7}
+OUTPUT_MODES = {"mse": 0, "ce": 1}
+BLENDS = {"mix": 0, "nlms": 1}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a schedule: ``name`` (a key of :data:`OPCODES`), the layer it acts on and
+    its arguments (``rate``/``scale``/``lr``/``pi``/``alpha``: ``value``; ``eps``; ``flag``: fused
+    feedback for ``predict``, normalisation for ``hebbian``, the output mode for ``energy``)."""
+
+    name: str
+    layer: int = 0
+    value: float = 0.0
+    eps: float = 0.0
+    flag: int = 0
+    blend: int = 0
+
+
+@dataclass
+class Schedule:
+    """The operations of every tick: ``ticks[t]`` is the list of :class:`Op` run on tick ``t``.
+
+    ``output``: what the output energy is (``"mse"`` or ``"ce"``); ``moves_weights``: whether any
+    ``learn`` op changes the working parameters during inference (iPC).
+    """
+
+    ticks: list = field(default_factory=list)
+    output: str = "mse"
+
+    # -- building --------------------------------------------------------------------------------
+    def new_tick(self) -> "Schedule":
+        self.ticks.append([])
+        return self
+
+    def _add(self, op: Op) -> "Schedule":
+        if not self.ticks:
+            self.new_tick()
+        self.ticks[-1].append(op)
+        return self
+
+    def predict(self, layer, with_feedback: bool = False):
+        return self._add(Op("predict", layer, flag=int(with_feedback)))
+
+    def error(self, layer):
+        return self._add(Op("error", layer))
+
+    def feedback(self, layer):
+        return self._add(Op("feedback", layer))
+
+    def relax(self, layer, rate):
+        return self._add(Op("relax", layer, float(rate)))
+
+    def hebbian(self, layer, scale, normalise_eps=None):
+        normalise = normalise_eps is not None
+        return self._add(Op("hebbian", layer, float(scale), float(normalise_eps or 0.0), int(normalise)))
+
+    def learn(self, layer, lr):
+        return self._add(Op("learn", layer, float(lr)))
+
+    def soft_target(self, output: str, blend: str, value: float, eps: float = 0.0):
+        return self._add(Op("soft_target", 0, float(value), float(eps), OUTPUT_MODES[output], BLENDS[blend]))
+
+    def energy(self):
+        return self._add(Op("energy", 0, flag=OUTPUT_MODES[self.output]))
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def n_ticks(self) -> int:
+        """T: the last tick (tick 0 is the one after the feed-forward initialisation)."""
+        return len(self.ticks) - 1
+
+    @property
+    def moves_weights(self) -> bool:
+        return any(op.name == "learn" for ops in self.ticks for op in ops)
+
+    def encoded(self) -> tuple:
+        """``(code int64 (n, 4), args float64 (n, 2), tick_start int64 (T + 2,))`` for the numba
+        interpreter: ``code[k] = (opcode, layer, flag, blend)``, ``args[k] = (value, eps)``, and the
+        ops of tick ``t`` are rows ``tick_start[t]:tick_start[t + 1]``. Built once per schedule."""
+        cached = self.__dict__.get("_encoded")
+        if cached is None:
+            ops = [op for tick_ops in self.ticks for op in tick_ops]
+            code = np.array([(OPCODES[op.name], op.layer, op.flag, op.blend) for op in ops],
+                            dtype=np.int64).reshape(-1, 4)
+            args = np.array([(op.value, op.eps) for op in ops], dtype=np.float64).reshape(-1, 2)
+            tick_start = np.cumsum([0] + [len(tick_ops) for tick_ops in self.ticks]).astype(np.int64)
+            cached = self.__dict__["_encoded"] = (code, args, tick_start)
+        return cached
+
+    def check(self, net) -> None:
+        """A ValueError naming the op if a layer is out of range or feeds back into the input."""
+        for tick, ops in enumerate(self.ticks):
+            for op in ops:
+                if op.name not in OPCODES:
+                    raise ValueError(f"schedule tick {tick}: unknown op {op.name!r}")
+                if op.name in ("soft_target", "energy"):
+                    continue
+                lowest = 2 if op.name == "feedback" else 1
+                highest = net.n_layers - 1 if op.name == "relax" else net.n_layers
+                if not lowest <= op.layer <= highest:
+                    raise ValueError(f"schedule tick {tick}: {op.name} on layer {op.layer}; allowed "
+                                     f"layers {lowest}..{highest} for a {net.n_layers}-layer network")
+
+    # -- counting from the same schedule ---------------------------------------------------------
+    def templates(self, net, batch: int) -> list:
+        """The counted work of each tick, ``[Template, ...]`` (index = tick), from the same ops the
+        backends run (see :mod:`neurosim.circuit.work` for the units)."""
+        key = (id(net), net.n_layers, batch)
+        cache = self.__dict__.setdefault("_templates", {})
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = [work.Template([event for op in ops for event in _events(net, batch, op)])
+                                  for ops in self.ticks]
+        return found
+
+    def partial(self, net, batch: int, tick: int):
+        """The counted work of tick ``tick`` up to and including its ``energy`` op (what ran when
+        that energy was not finite)."""
+        ops = self.ticks[tick]
+        stop = next((k for k, op in enumerate(ops) if op.name == "energy"), len(ops) - 1)
+        return work.Template([event for op in ops[:stop + 1] for event in _events(net, batch, op)])
+
+
+def _events(net, batch, op) -> list:
+    layer = op.layer
+    if op.name == "predict":
+        return work.prediction(net, batch, layer, bool(op.flag) and layer >= 2)
+    if op.name == "error":
+        return [("error", layer, 0, batch * int(net.sizes[layer]), 0)]
+    if op.name == "feedback":
+        return [work.feedback(net, batch, layer)]
+    if op.name == "relax":
+        return [work.value_update(net, batch, layer)]
+    if op.name == "hebbian":
+        return [work.hebbian(net, batch, layer)]
+    if op.name == "learn":
+        return [work.hebbian(net, batch, layer), work.weight_update(net, layer)]
+    if op.name == "soft_target":
+        return [work.output_target(net, batch)]
+    return []  # energy: a read-out of the simulation, not circuit work
+
+
+# -- running a schedule ------------------------------------------------------------------------------
+class Run:
+    """The state of one step under a schedule, passed explicitly through the step.
+
+    net, ws: the network and its workspace (after the feed-forward initialisation and clamp);
+    params: working parameters (``net.params`` itself unless the schedule moves weights, then a
+    copy); back: feedback matrices laid out like ``params`` (``None``: symmetric, ``W`` itself);
+    target: ``y``; grads: flat like ``params``, accumulates the Hebbian terms; energies: ``(T + 1,)``.
+    """
+
+    def __init__(self, schedule: Schedule, net, ws, target, back=None, grads=None):
+        schedule.check(net)
+        self.schedule, self.net, self.ws = schedule, net, ws
+        self.params = net.params.copy() if schedule.moves_weights else net.params
+        self.back = back
+        self.target = target
+        self.grads = np.zeros_like(net.params) if grads is None else grads
+        self.energies = np.zeros(schedule.n_ticks + 1)
+        self.stopped = (-1, -1)
+
+    @property
+    def back_matrices(self):
+        """Per-layer ``B_l`` views of ``back`` (``None`` when symmetric)."""
+        if self.back is None:
+            return None
+        net = self.net
+        return [self.back[net.w_off[l]:net.b_off[l]].reshape(int(net.sizes[l]), int(net.sizes[l - 1]))
+                for l in range(1, net.n_layers + 1)]
+
+    def compiled(self) -> bool:
+        """Whether the numba loop runs this step (numba backend, dense network)."""
+        return not backends.is_reference() and getattr(self.net, "is_dense", False)
+
+    def ticks(self, first: int, last: int) -> tuple:
+        """Run ticks ``first..last`` on the backend in force and count their work; returns
+        ``(tick, layer)`` of a non-finite energy, else ``(-1, -1)``."""
+        if self.compiled():
+            stopped = self._run_compiled(first, last)
+        else:
+            stopped = reference_backend.run(self, first, last)
+        tick, layer = int(stopped[0]), int(stopped[1])
+        counter = counting.sink()
+        if counter is not None:
+            templates = self.schedule.templates(self.net, self.ws.batch)
+            end = last if tick < 0 else tick
+            for t in range(first, end + 1):
+                template = templates[t] if t != tick else self.schedule.partial(self.net, self.ws.batch, t)
+                counter.record_ticks(template, t, t)
+        if tick >= 0:
+            self.stopped = (tick, layer)
+        return tick, layer
+
+    def _run_compiled(self, first, last):
+        net, ws = self.net, self.ws
+        code, args, tick_start = self.schedule.encoded()
+        buffers = self.__dict__.get("_buffers")
+        if buffers is None:
+            largest = max(int(net.sizes[l]) * int(net.sizes[l - 1]) for l in range(1, net.n_layers + 1))
+            buffers = self._buffers = (np.empty(largest, dtype=net.params.dtype),
+                                       np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype))
+        scratch, predicted = buffers
+        back = self.params if self.back is None else self.back
+        return schedule_kernels.run_schedule(
+            code, args, tick_start, first, last, self.params, back, net.w_off, net.b_off, ws.s_off,
+            ws.sizes, ws.batch, net.act_code, self.target, ws.values, ws.acts, ws.preds, ws.errors,
+            ws.feedback, self.grads, scratch, predicted, self.energies)

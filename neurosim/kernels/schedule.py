@@ -1,0 +1,197 @@
+"""The numba loop that runs a schedule (see :mod:`neurosim.circuit.schedule`) on a dense circuit.
+
+One compiled function interprets the encoded ops of ticks ``first..last`` on the flat buffers of
+:mod:`neurosim.kernels.dense`; every op is a call of the dense kernels' building blocks (prediction
+rows, feedback, value update, Hebbian product) or a short loop written here (soft output target,
+energy). It knows the ops, never a variant: seqil, ipc and ilprox are different ``code`` arrays run
+by the same loop. The NumPy reference is :mod:`neurosim.backends.reference`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _first_nonfinite_layer,
+                    _predict_layer, _weight, activate, activate_deriv_given, const, finite, njit)
+
+PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY = range(8)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _relax_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, errors, feedback):
+    """x_l += rate (-e_l + f'(x_l) * fb_l);  a_l = f(x_l)."""
+    start = s_off[layer]
+    for k in range(start, start + batch * sizes[layer]):
+        v = values[k]
+        v = v + rate * (-errors[k] + activate_deriv_given(act_code, v, acts[k]) * feedback[k])
+        values[k] = v
+        acts[k] = activate(act_code, v)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _error_layer(s_off, sizes, batch, layer, values, preds, errors):
+    start = s_off[layer]
+    for k in range(start, start + batch * sizes[layer]):
+        errors[k] = values[k] - preds[k]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _presynaptic_norm(s_off, sizes, batch, layer, acts, eps):
+    """n_l = mean_b ||a_{l-1}||^2 + 1 + eps (float64)."""
+    start = s_off[layer - 1]
+    total = 0.0
+    for k in range(start, start + batch * sizes[layer - 1]):
+        total += np.float64(acts[k]) * np.float64(acts[k])
+    return total / batch + 1.0 + eps
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _hebbian_add(params_layout, w_off, b_off, s_off, sizes, batch, layer, scale, errors, acts, out,
+                 scratch):
+    """out[W_l] += scale * e_l^T a_{l-1},  out[b_l] += scale * sum_b e_l."""
+    e = _block(errors, s_off, sizes, batch, layer)
+    a_in = _block(acts, s_off, sizes, batch, layer - 1)
+    gW = _weight(out, w_off, sizes, layer)
+    n_out, n_in = gW.shape
+    if batch >= BLAS_MIN_BATCH:
+        product = scratch[:n_out * n_in].reshape((n_out, n_in))
+        np.dot(e.T, a_in, product)
+        for i in range(n_out):
+            for j in range(n_in):
+                gW[i, j] += scale * product[i, j]
+    else:
+        for b in range(batch):
+            for i in range(n_out):
+                coeff = scale * e[b, i]
+                for j in range(n_in):
+                    gW[i, j] += coeff * a_in[b, j]
+    gb = out[b_off[layer]:b_off[layer] + n_out]
+    for i in range(n_out):
+        s = const(0.0, scale)
+        for b in range(batch):
+            s += e[b, i]
+        gb[i] += scale * s
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _output_prediction(s_off, sizes, batch, mode, preds, out):
+    """out = s(mu_L): the logits (mode 0) or their row-wise softmax (mode 1), (B, n_L)."""
+    n_layers = sizes.shape[0] - 1
+    mu = _block(preds, s_off, sizes, batch, n_layers)
+    for b in range(batch):
+        if mode == 0:
+            for i in range(sizes[n_layers]):
+                out[b, i] = mu[b, i]
+            continue
+        top = mu[b, 0]
+        for i in range(1, sizes[n_layers]):
+            top = max(top, mu[b, i])
+        total = const(0.0, top)
+        for i in range(sizes[n_layers]):
+            v = np.exp(mu[b, i] - top)
+            out[b, i] = v
+            total += v
+        for i in range(sizes[n_layers]):
+            out[b, i] = out[b, i] / total
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _soft_target(s_off, sizes, batch, mode, blend, value, eps, target, values, acts, preds, errors,
+                 predicted):
+    """x_L = blend(y, s(mu_L)),  a_L = x_L,  e_L = x_L - s(mu_L)."""
+    n_layers = sizes.shape[0] - 1
+    _output_prediction(s_off, sizes, batch, mode, preds, predicted)
+    x = _block(values, s_off, sizes, batch, n_layers)
+    a = _block(acts, s_off, sizes, batch, n_layers)
+    e = _block(errors, s_off, sizes, batch, n_layers)
+    one = const(1.0, x[0, 0])
+    if blend == 0:
+        pi = const(value, x[0, 0])
+        keep = one - pi
+    else:
+        weight = const(value * _presynaptic_norm(s_off, sizes, batch, n_layers, acts, eps), x[0, 0])
+    for b in range(batch):
+        for i in range(sizes[n_layers]):
+            s = predicted[b, i]
+            if blend == 0:
+                v = keep * target[b, i] + pi * s
+            else:
+                v = (s + weight * target[b, i]) / (one + weight)
+            x[b, i] = v
+            a[b, i] = v
+            e[b, i] = v - s
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _energy(s_off, sizes, batch, mode, values, preds, errors):
+    """1/2 sum_{l<L} ||e_l||^2 + the output term (mode 0: 1/2 ||e_L||^2; 1: cross-entropy), batch mean."""
+    n_layers = sizes.shape[0] - 1
+    total = 0.0
+    stop = s_off[n_layers] if mode == 1 else s_off[n_layers] + batch * sizes[n_layers]
+    for k in range(s_off[1], stop):
+        total += np.float64(errors[k]) * np.float64(errors[k])
+    total *= 0.5
+    if mode == 1:
+        x = _block(values, s_off, sizes, batch, n_layers)
+        mu = _block(preds, s_off, sizes, batch, n_layers)
+        for b in range(batch):
+            top = np.float64(mu[b, 0])
+            for i in range(1, sizes[n_layers]):
+                top = max(top, np.float64(mu[b, i]))
+            norm = 0.0
+            for i in range(sizes[n_layers]):
+                norm += np.exp(np.float64(mu[b, i]) - top)
+            log_norm = np.log(norm)
+            for i in range(sizes[n_layers]):
+                total -= np.float64(x[b, i]) * (np.float64(mu[b, i]) - top - log_norm)
+    return total / batch
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off, s_off, sizes, batch,
+                 act_code, target, values, acts, preds, errors, feedback, grads, scratch, predicted,
+                 energies):
+    """Run the encoded ops of ticks ``first..last`` (see :mod:`neurosim.circuit.schedule`).
+
+    ``params``: the working parameters (``learn`` changes them); ``back``: feedback matrices laid
+    out like ``params`` (``params`` itself for symmetric feedback); ``target``: ``y`` ``(B, n_L)``;
+    ``grads``: accumulates the Hebbian terms; ``scratch``: at least the largest ``W_l``;
+    ``predicted``: ``(B, n_L)`` work space; ``energies[t]`` receives each ``energy`` op's value.
+
+    Returns ``(tick, layer)`` of the first tick whose energy is not finite (that tick's later ops
+    did not run), or ``(-1, -1)``.
+    """
+    for tick in range(first, last + 1):
+        for k in range(tick_start[tick], tick_start[tick + 1]):
+            op = code[k, 0]
+            layer = code[k, 1]
+            if op == PREDICT:
+                _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
+                               values, acts, preds, errors, feedback, code[k, 2] == 1 and layer >= 2)
+            elif op == ERROR:
+                _error_layer(s_off, sizes, batch, layer, values, preds, errors)
+            elif op == FEEDBACK:
+                _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
+            elif op == RELAX:
+                _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                             values, acts, errors, feedback)
+            elif op == HEBBIAN:
+                scale = args[k, 0] / batch
+                if code[k, 2] == 1:
+                    scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, acts, args[k, 1])
+                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(scale, values[0]),
+                             errors, acts, grads, scratch)
+            elif op == LEARN:
+                rate = const(args[k, 0] / batch, values[0])
+                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, acts,
+                             params, scratch)
+                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer,
+                             const(-1.0 / batch, values[0]), errors, acts, grads, scratch)
+            elif op == SOFT_TARGET:
+                _soft_target(s_off, sizes, batch, code[k, 2], code[k, 3], args[k, 0], args[k, 1],
+                             target, values, acts, preds, errors, predicted)
+            elif op == ENERGY:
+                energy = _energy(s_off, sizes, batch, code[k, 2], values, preds, errors)
+                energies[tick] = energy
+                if not finite(energy):
+                    return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
+    return -1, -1

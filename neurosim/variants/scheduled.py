@@ -1,0 +1,68 @@
+"""Variants that are a schedule: the tick protocol and the fused step both run the schedule.
+
+A subclass gives :meth:`Scheduled.build_schedule` (a :class:`neurosim.circuit.schedule.Schedule` for
+a network) and nothing else: ``begin`` runs tick 0 after the feed-forward initialisation and clamp,
+``tick`` runs one tick, and ``compute`` runs every tick in one backend call (the numba loop for a
+dense network, the NumPy reference otherwise or inside ``ns.backends.use("numpy")``). The step's
+state (working parameters, gradients, energies) lives in a :class:`~neurosim.circuit.schedule.Run`,
+not in the schedule.
+"""
+from __future__ import annotations
+
+import weakref
+
+from ..circuit.schedule import Run, Schedule
+from ._common import require_dense
+from .base import Step, Variant, raise_divergence
+
+
+class Scheduled(Variant):
+    """Base of the variants defined by a schedule (see the module docstring)."""
+
+    def build_schedule(self, net) -> Schedule:
+        raise NotImplementedError
+
+    def schedule(self, net) -> Schedule:
+        """This variant's schedule for ``net`` (built once per network shape)."""
+        cache = self.__dict__.setdefault("_schedules", weakref.WeakKeyDictionary())
+        key = net.n_layers
+        found = cache.get(net)
+        if found is None or found[0] != key:
+            found = (key, self.build_schedule(net))
+            cache[net] = found
+        return found[1]
+
+    def n_ticks(self, net) -> int:
+        return self.hyper["T"]
+
+    def check_network(self, net) -> None:
+        super().check_network(net)
+        if getattr(self, "feedback_kind", "symmetric") != "symmetric":
+            require_dense(self, net, f"feedback={self.feedback_kind!r} keeps one matrix B_l per dense "
+                                     f"layer; use feedback='symmetric'")
+
+    def _start(self, net, ws, x, y, grads=None) -> Run:
+        self.feedforward_and_clamp(net, ws, x, y)
+        back = self.feedback_params(net) if hasattr(self, "feedback_params") else None
+        self._run = Run(self.schedule(net), net, ws, y, back=back, grads=grads)
+        return self._run
+
+    # -- tick protocol -------------------------------------------------------------------------
+    def begin(self, net, ws, x, y, grads) -> float:
+        run = self._start(net, ws, x, y, grads)
+        run.ticks(0, 0)
+        return float(run.energies[0])
+
+    def tick(self, net, ws, tick, grads) -> float:
+        self._run.ticks(tick, tick)
+        return float(self._run.energies[tick])
+
+    # -- the whole step in one call ------------------------------------------------------------
+    def compute(self, net, x, y) -> Step:
+        x, y, ws = self.prepare(net, x, y)
+        run = self._start(net, ws, x, y)
+        tick, layer = run.ticks(0, self.n_ticks(net))
+        if tick >= 0:
+            raise_divergence(self, net, ws, tick, layer)
+        self.end(net, ws, run.grads)
+        return Step(run.grads, self._loss, self._output, run.energies)

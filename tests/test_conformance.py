@@ -1,0 +1,190 @@
+"""One conformance suite over every registered variant, both backends and every layer type.
+
+Oracle: the NumPy reference backend (``ns.backends.use("numpy")``: plain NumPy on the layer contract,
+NumPy convolutions) against the numba backend, float64, 1e-10; plus shapes, dtypes, determinism and
+bad input. A variant registered tomorrow is picked up by ``ns.available()`` and tested here; a layer
+type it does not support must be refused with a ValueError that names the variant and what is
+supported, before any kernel runs.
+"""
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim.layers import AvgPool2d, Conv2d, Dense, Flatten
+
+LAYER_TYPES = ("dense", "conv", "rnn")
+TOLERANCE = 1e-10
+
+
+def _network(kind, dtype="float64", seed=0):
+    if kind == "dense":
+        return ns.mlp([6, 7, 5, 3], seed=seed, dtype=dtype)
+    if kind == "conv":
+        return ns.Network([Conv2d(1, 2, 3, padding=1), AvgPool2d(2), Flatten(), Dense(18, 3)],
+                          input_shape=(1, 6, 6), seed=seed, dtype=dtype)
+    return ns.rnn(3, 5, 3, seed=seed, dtype=dtype)
+
+
+def _batch(kind, batch=3, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = {"dense": (batch, 6), "conv": (batch, 1, 6, 6), "rnn": (batch, 4, 3)}[kind]
+    x = rng.normal(size=shape)
+    y = np.eye(3)[rng.integers(0, 3, batch)] * 0.8 + 0.1
+    return x, y
+
+
+def _variant(name):
+    # Small hyper-parameters where the defaults are for long runs; the rules are unchanged.
+    hyper = {"il": {"T": 6}, "ipc": {"T": 6}, "ilprox": {"T": 6, "gamma": 0.05}}.get(name, {})
+    return ns.variant(name, **hyper)
+
+
+def _step(name, kind, backend, dtype="float64"):
+    net = _network(kind, dtype)
+    x, y = _batch(kind)
+    with ns.backends.use(backend):
+        step = _variant(name).compute(net, x, y)
+    return net, step
+
+
+def _supported(name, kind) -> bool:
+    try:
+        _variant(name).check_network(_with_depth(_network(kind), kind))
+    except ValueError as error:
+        message = str(error)
+        assert name in message and "supported" in message, message
+        return False
+    return True
+
+
+def _with_depth(net, kind):
+    if kind == "rnn":
+        net.check_input(_batch(kind)[0])
+    return net
+
+
+def _relative(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+CASES = [(name, kind) for name in ns.available() for kind in LAYER_TYPES]
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_backends_agree(name, kind):
+    if not _supported(name, kind):
+        x, y = _batch(kind)
+        with pytest.raises(ValueError, match=name):
+            _variant(name).compute(_network(kind), x, y)
+        return
+    net, fast = _step(name, kind, "numba")
+    _, reference = _step(name, kind, "numpy")
+    assert fast.grads.shape == net.params.shape and fast.grads.dtype == net.params.dtype
+    assert np.any(fast.grads != 0)
+    assert _relative(fast.grads, reference.grads) < TOLERANCE
+    assert _relative(fast.output, reference.output) < TOLERANCE
+    assert abs(fast.loss - reference.loss) <= TOLERANCE * max(1.0, abs(reference.loss))
+    if fast.energies is not None:
+        assert _relative(fast.energies, reference.energies) < TOLERANCE
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_simulator_traces_agree_across_backends(name, kind):
+    if not _supported(name, kind) or name in ("implicit_sgd", "copi", "bp"):
+        pytest.skip("no tick-by-tick circuit on this network")
+    traces = {}
+    for backend in ("numba", "numpy"):
+        net = _network(kind)
+        x, y = _batch(kind)
+        with ns.backends.use(backend):
+            traces[backend] = ns.Simulator(net, _variant(name)).run(x, y, record=("energy", "errors", "values"))
+    fast, reference = traces["numba"], traces["numpy"]
+    assert _relative(fast.energy, reference.energy) < TOLERANCE
+    for l in range(len(fast.values)):
+        assert _relative(fast.values[l], reference.values[l]) < TOLERANCE
+        assert _relative(fast.errors[l], reference.errors[l]) < TOLERANCE
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_float32_and_determinism(name, kind):
+    if not _supported(name, kind):
+        pytest.skip("refused, checked in test_backends_agree")
+    net, first = _step(name, kind, "numba", "float32")
+    _, second = _step(name, kind, "numba", "float32")
+    assert first.grads.dtype == np.float32
+    assert np.all(np.isfinite(first.grads))
+    assert np.array_equal(first.grads, second.grads)
+    _, wide = _step(name, kind, "numba", "float64")
+    assert _relative(first.grads, wide.grads) < 1e-3
+
+
+@pytest.mark.parametrize("name", ns.available())
+@pytest.mark.parametrize("backend", ns.backends.available())
+def test_bad_input_is_refused_before_any_kernel(name, backend):
+    net = _network("dense")
+    before = net.params.copy()
+    x, y = _batch("dense")
+    with ns.backends.use(backend):
+        with pytest.raises(ValueError, match="x"):
+            _variant(name).compute(net, x[:, :5], y)
+        with pytest.raises(ValueError, match="NaN|finite"):
+            _variant(name).compute(net, np.full_like(x, np.nan), y)
+        with pytest.raises(ValueError, match="y"):
+            _variant(name).compute(net, x, y[:2])
+    assert np.array_equal(net.params, before)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown backend 'cuda'.*numba, numpy"):
+        with ns.backends.use("cuda"):
+            pass
+    with pytest.raises(TypeError, match="backend must be a string"):
+        ns.backends.use(3).__enter__()
+
+
+def test_numpy_backend_refuses_separate_feedback_for_fused_il():
+    net = _network("dense")
+    x, y = _batch("dense")
+    with ns.backends.use("numpy"):
+        with pytest.raises(ValueError, match="numpy backend"):
+            ns.variant("il", T=3, feedback="random").compute(net, x, y)
+
+
+@pytest.mark.parametrize("name", ["seqil", "ipc", "ilprox"])
+@pytest.mark.parametrize("feedback", ["random", "learned"])
+def test_scheduled_variants_with_separate_feedback_agree_across_backends(name, feedback):
+    results = []
+    for backend in ("numba", "numpy"):
+        net = _network("dense")
+        x, y = _batch("dense")
+        variant = ns.variant(name, T=4, feedback=feedback)
+        with ns.backends.use(backend):
+            results.append(variant.gradients(net, x, y))
+    for (a_w, a_b), (b_w, b_b) in zip(*results):
+        assert _relative(a_w, b_w) < TOLERANCE and _relative(a_b, b_b) < TOLERANCE
+
+
+@pytest.mark.parametrize("kind", ["conv", "rnn"])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_fpa_with_unit_step_equals_bp_on_conv_and_rnn(kind, backend):
+    net = _with_depth(_network(kind), kind)
+    x, y = _batch(kind)
+    with ns.backends.use(backend):
+        bp = ns.variant("bp").compute(net, x, y).grads
+        fpa = ns.variant("fpa", gamma=1.0, T=net.n_layers).compute(net, x, y).grads
+    assert _relative(fpa, bp) < 1e-10
+
+
+@pytest.mark.parametrize("name", ["seqil", "ipc", "ilprox"])
+@pytest.mark.parametrize("kind", ["conv", "rnn"])
+def test_scheduled_variants_train_conv_and_rnn(name, kind):
+    """One SGD step with the variant's update lowers the loss on the batch (it is a descent step)."""
+    net = _network(kind)
+    x, y = _batch(kind, batch=8)
+    hyper = {"output": "mse"} if name in ("seqil", "ilprox") else {}
+    before = net.loss(x, y)
+    trainer = ns.Trainer(net, ns.variant(name, **hyper), ns.optim.SGD(lr=0.05 if name != "ilprox" else 1.0))
+    for _ in range(5):
+        trainer.step(x, y)
+    assert net.loss(x, y) < before
