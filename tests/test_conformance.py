@@ -33,10 +33,10 @@ def _batch(kind, batch=3, seed=0):
     return x, y
 
 
-def _variant(name):
+def _variant(name, **extra):
     # Small hyper-parameters where the defaults are for long runs; the rules are unchanged.
     hyper = {"il": {"T": 6}, "ipc": {"T": 6}, "ilprox": {"T": 6, "gamma": 0.05}}.get(name, {})
-    return ns.variant(name, **hyper)
+    return ns.variant(name, **{**hyper, **extra})
 
 
 def _step(name, kind, backend, dtype="float64"):
@@ -188,3 +188,35 @@ def test_scheduled_variants_train_conv_and_rnn(name, kind):
     for _ in range(5):
         trainer.step(x, y)
     assert net.loss(x, y) < before
+
+
+@pytest.mark.parametrize("name", ["seqil", "ilprox", "ipc"])
+@pytest.mark.parametrize("batch", [1, 20])
+def test_fused_sgd_step_equals_compute_then_sgd(name, batch):
+    """The scheduled variants' fused SGD step (update written straight into the weights) against
+    compute() followed by the optimiser, float64."""
+    reference = _network("dense")
+    fused = _network("dense")
+    rng = np.random.default_rng(batch)
+    x, y = rng.normal(size=(batch, 6)), np.eye(3)[rng.integers(0, 3, batch)]
+    variant = _variant(name)
+    step = variant.compute(reference, x, y)
+    ns.optim.SGD(lr=0.1).step(reference, step.grads)
+    trainer = ns.Trainer(fused, _variant(name), ns.optim.SGD(lr=0.1))
+    fused_step = trainer.step(x, y)
+    assert fused_step.grads is None  # the fused path ran
+    assert _relative(fused.params, reference.params) < 1e-12
+    assert fused_step.loss == step.loss
+
+
+@pytest.mark.parametrize("name", ["seqil", "ilprox", "ipc"])
+def test_fused_sgd_step_that_would_overflow_changes_nothing(name):
+    net = _network("dense")
+    x, y = _batch("dense")
+    y = y * 1e6  # big errors, so lr * update overflows float64
+    before = net.params.copy()
+    trainer = ns.Trainer(net, _variant(name, output="mse") if name != "ipc" else _variant(name),
+                         ns.optim.SGD(lr=1e306))
+    with pytest.raises(ns.DivergenceError, match="non-finite"):
+        trainer.step(x, y)
+    assert np.array_equal(net.params, before)

@@ -125,6 +125,21 @@ class Schedule:
             cached = self.__dict__["_encoded"] = (code, args, tick_start)
         return cached
 
+    @property
+    def learns_at_the_end(self) -> bool:
+        """Whether the only ops that write gradients are ``hebbian`` ops of the last tick (so a plain
+        SGD step can apply them straight to the weights)."""
+        return (not self.moves_weights
+                and all(op.name != "hebbian" for ops in self.ticks[:-1] for op in ops))
+
+    def inference_only(self) -> "Schedule":
+        """This schedule without its ``hebbian`` ops (built once)."""
+        found = self.__dict__.get("_inference_only")
+        if found is None:
+            found = self.__dict__["_inference_only"] = Schedule(
+                [[op for op in ops if op.name != "hebbian"] for ops in self.ticks], self.output)
+        return found
+
     def check(self, net) -> None:
         """A ValueError naming the op if a layer is out of range or feeds back into the input."""
         for tick, ops in enumerate(self.ticks):
@@ -179,6 +194,9 @@ def _events(net, batch, op) -> list:
 
 
 # -- running a schedule ------------------------------------------------------------------------------
+# Parameters below a quarter of the dtype's largest value cannot overflow from one bounded update.
+_SAFE_LIMIT = {np.dtype(name): 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
+
 class Run:
     """The state of one step under a schedule, passed explicitly through the step.
 
@@ -189,14 +207,28 @@ class Run:
     """
 
     def __init__(self, schedule: Schedule, net, ws, target, back=None, grads=None):
-        schedule.check(net)
+        checked = schedule.__dict__.setdefault("_checked", set())
+        if net.n_layers not in checked:
+            schedule.check(net)
+            checked.add(net.n_layers)
         self.schedule, self.net, self.ws = schedule, net, ws
         self.params = net.params.copy() if schedule.moves_weights else net.params
         self.back = back
         self.target = target
-        self.grads = np.zeros_like(net.params) if grads is None else grads
+        self._grads = grads
         self.energies = np.zeros(schedule.n_ticks + 1)
         self.stopped = (-1, -1)
+
+    @property
+    def grads(self) -> np.ndarray:
+        """The accumulated Hebbian terms, flat like ``params`` (allocated on first use)."""
+        if self._grads is None:
+            self._grads = np.zeros_like(self.net.params)
+        return self._grads
+
+    @grads.setter
+    def grads(self, value) -> None:
+        self._grads = value
 
     @property
     def back_matrices(self):
@@ -218,6 +250,27 @@ class Run:
             stopped = self._run_compiled(first, last)
         else:
             stopped = reference_backend.run(self, first, last)
+        return self._count(first, last, stopped)
+
+    def learn(self, lr: float) -> tuple:
+        """Every tick and then the plain-SGD step ``theta -= lr * grads`` applied straight to the
+        weights (numba backend, dense network, ``schedule.learns_at_the_end``): no gradient array is
+        formed. Returns ``(tick, layer)`` of a divergence (nothing applied), ``(-2, -1)`` when the
+        update would make a parameter non-finite (nothing applied), else ``(-1, -1)``."""
+        net, ws = self.net, self.ws
+        last = self.schedule.n_ticks
+        stopped = self._run_compiled(0, last, self.schedule.inference_only())
+        counted = self._count(0, last, stopped)
+        if counted[0] >= 0:
+            return counted
+        code, args, tick_start = self.schedule.encoded()
+        scratch, _ = self._buffers
+        applied = schedule_kernels.learn_hebbian(
+            code, args, tick_start[last], tick_start[last + 1] - 1, net.params, net.w_off, net.b_off,
+            ws.s_off, ws.sizes, ws.batch, lr, ws.errors, ws.acts, _SAFE_LIMIT[net.params.dtype], scratch)
+        return (-1, -1) if applied else (-2, -1)
+
+    def _count(self, first, last, stopped) -> tuple:
         tick, layer = int(stopped[0]), int(stopped[1])
         counter = counting.sink()
         if counter is not None:
@@ -230,9 +283,9 @@ class Run:
             self.stopped = (tick, layer)
         return tick, layer
 
-    def _run_compiled(self, first, last):
+    def _run_compiled(self, first, last, schedule=None):
         net, ws = self.net, self.ws
-        code, args, tick_start = self.schedule.encoded()
+        code, args, tick_start = (schedule or self.schedule).encoded()
         buffers = self.__dict__.get("_buffers")
         if buffers is None:
             largest = max(int(net.sizes[l]) * int(net.sizes[l - 1]) for l in range(1, net.n_layers + 1))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _first_nonfinite_layer,
-                    _predict_layer, _weight, activate, activate_deriv_given, const, finite, njit)
+                    _predict_layer, _update_bound, _update_stays_finite, _weight, activate,
+                    activate_deriv_given, const, finite, njit)
 
 PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY = range(8)
 
@@ -195,3 +196,66 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                 if not finite(energy):
                     return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
     return -1, -1
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def sgd_update(params, grads, lr):
+    """params -= lr * grads, only if every new parameter is finite; returns whether it was applied.
+
+    Two passes (check, then write) over the flat arrays, so a step that would overflow leaves the
+    parameters bit-identical.
+    """
+    rate = const(lr, params[0])
+    for k in range(params.shape[0]):
+        if not finite(params[k] - rate * grads[k]):
+            return False
+    for k in range(params.shape[0]):
+        params[k] -= rate * grads[k]
+    return True
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _param_bound(params, w_off, b_off, sizes, bound):
+    """bound[l] = sqrt(sum W_l^2 + sum b_l^2) >= max(|W_l|, |b_l|) (inf if the squares overflow)."""
+    for layer in range(1, sizes.shape[0]):
+        total = 0.0
+        for k in range(w_off[layer], b_off[layer] + sizes[layer]):
+            total += np.float64(params[k]) * np.float64(params[k])
+        bound[layer] = np.sqrt(total)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, sizes, batch, lr, errors,
+                  acts, limit, scratch):
+    """Apply the ``hebbian`` ops ``first_op..last_op`` of a schedule straight to the parameters as the
+    plain-SGD step ``theta -= lr * grads``: W_l += rate_l e_l^T a_{l-1}, b_l += rate_l sum_b e_l with
+    ``rate_l = -lr * scale_l / B`` (``/ n_l`` when normalised); all layers or none.
+
+    Every new parameter is certainly finite when ``|theta_l| + |rate_l| * bound_l < limit`` for every
+    layer (the norm bounds of :func:`neurosim.kernels.dense.hebbian_learn`); otherwise each new value is
+    computed and checked first. Returns whether the update was applied.
+    """
+    n_layers = sizes.shape[0] - 1
+    rates = np.zeros(n_layers + 1)
+    for k in range(first_op, last_op + 1):
+        if code[k, 0] != HEBBIAN:
+            continue
+        layer = code[k, 1]
+        scale = args[k, 0] / batch
+        if code[k, 2] == 1:
+            scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, acts, args[k, 1])
+        rates[layer] = -lr * scale
+    bound = np.zeros(n_layers + 1)
+    _param_bound(params, w_off, b_off, sizes, bound)
+    for layer in range(1, n_layers + 1):
+        if not bound[layer] + abs(rates[layer]) * _update_bound(s_off, sizes, batch, layer, errors, acts) < limit:
+            for check in range(1, n_layers + 1):
+                if not _update_stays_finite(params, w_off, b_off, s_off, sizes, batch, check,
+                                            const(rates[check], params[0]), errors, acts):
+                    return False
+            break
+    for layer in range(1, n_layers + 1):
+        if rates[layer] != 0.0:
+            _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(rates[layer], params[0]),
+                         errors, acts, params, scratch)
+    return True

@@ -12,6 +12,8 @@ from __future__ import annotations
 import weakref
 
 from ..circuit.schedule import Run, Schedule
+from ..errors import DivergenceError
+from ..kernels import schedule as schedule_kernels
 from ._common import require_dense
 from .base import Step, Variant, raise_divergence
 
@@ -66,3 +68,26 @@ class Scheduled(Variant):
             raise_divergence(self, net, ws, tick, layer)
         self.end(net, ws, run.grads)
         return Step(run.grads, self._loss, self._output, run.energies)
+
+    def sgd_step(self, net, x, y, lr: float, scratch):
+        """The step and the plain-SGD update ``theta -= lr * grads`` without leaving compiled code
+        between the last tick and the update (numba backend, dense network, fixed feedback); the
+        update is applied only if every new parameter is finite. ``None`` where it does not apply."""
+        x, y, ws = self.prepare(net, x, y)
+        if getattr(self, "feedback_kind", "symmetric") == "learned":
+            return None
+        run = self._start(net, ws, x, y)
+        if not run.compiled():
+            return None
+        if run.schedule.learns_at_the_end:
+            tick, layer = run.learn(lr)
+        else:
+            tick, layer = run.ticks(0, self.n_ticks(net))
+            if tick < 0 and not schedule_kernels.sgd_update(net.params, run.grads, lr):
+                tick = -2
+        if tick >= 0:
+            raise_divergence(self, net, ws, tick, layer)
+        if tick == -2:
+            raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
+                                  f"{self._loss:.3g}); lower the learning rate")
+        return Step(None, self._loss, self._output, run.energies)
