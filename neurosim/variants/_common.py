@@ -11,8 +11,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .. import activations, counting, threads
-from ..circuit import work
+from .. import activations, threads
 from ..validation import check_float, check_int
 
 OUTPUTS = ("mse", "ce")
@@ -141,106 +140,3 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two flat arrays (0 if either is zero)."""
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
-
-
-class CircuitState:
-    """Per-layer views of a workspace's buffers plus the weights a variant computes with.
-
-    ``values[l]``, ``acts[l]``, ``preds[l]``, ``errors[l]`` are ``(B, n_l)`` views of ``ws`` (so the
-    :class:`neurosim.Simulator` records them); ``weights``/``biases`` are views of ``params`` (the
-    network's own, or a variant's working copy).
-    """
-
-    def __init__(self, net, ws, params, backward=None):
-        self.net = net
-        self.tick = 0                     # stamped on the work each method reports to the counters
-        self.n_layers = net.n_layers
-        self.activation = net.activation
-        self.batch = ws.batch
-        self.values = ws.layers("values")
-        self.acts = ws.layers("acts")
-        self.preds = ws.layers("preds")
-        self.errors = ws.layers("errors")
-        self.weights, self.biases = layer_views(net, params)
-        self.backward = backward          # feedback matrices B_l (None: the weights themselves)
-
-    def _report(self, events) -> None:
-        counter = counting.sink()
-        if counter is not None:
-            work.emit(counter, self.tick, events)
-
-    def predict(self, layer: int) -> None:
-        """mu_l = W_l phi(x_{l-1}) + b_l."""
-        np.matmul(self.acts[layer - 1], self.weights[layer - 1].T, out=self.preds[layer])
-        self.preds[layer] += self.biases[layer - 1]
-        self._report(work.prediction(self.net, self.batch, layer, False))
-
-    def relax_value(self, layer: int, step: float, feedback: np.ndarray) -> None:
-        """x_l += step (-e_l + f'(x_l) * feedback); a_l = f(x_l)  (hidden layer)."""
-        x = self.values[layer]
-        x += step * (-self.errors[layer] + activations.derivative(self.activation, x) * feedback)
-        self.acts[layer][...] = activations.apply(self.activation, x)
-        self._report([work.value_update(self.net, self.batch, layer)])
-
-    def feedback(self, layer: int) -> np.ndarray:
-        """e_{l+1} W_{l+1} (or e_{l+1} B_{l+1}), the error feedback arriving at hidden layer ``l``."""
-        matrices = self.weights if self.backward is None else self.backward
-        self._report([work.feedback(self.net, self.batch, layer + 1)])
-        return self.errors[layer + 1] @ matrices[layer]
-
-    def hidden_errors(self) -> None:
-        """e_l = x_l - mu_l for the hidden layers."""
-        for layer in range(1, self.n_layers):
-            np.subtract(self.values[layer], self.preds[layer], out=self.errors[layer])
-        self._report([("error", layer, 0, self.batch * int(self.net.sizes[layer]), 0)
-                      for layer in range(1, self.n_layers)])
-
-    def hidden_energy(self) -> float:
-        return 0.5 * sum(float(np.sum(self.errors[l] ** 2)) for l in range(1, self.n_layers)) / self.batch
-
-    def hebbian(self, layer: int, scale: float) -> tuple:
-        """``(scale * e_l^T phi(x_{l-1}), scale * sum_b e_l)``."""
-        error = self.errors[layer]
-        self._report([work.hebbian(self.net, self.batch, layer)])
-        return scale * (error.T @ self.acts[layer - 1]), scale * error.sum(axis=0)
-
-    def apply_weight_change(self, layer: int, dW: np.ndarray, db: np.ndarray, lr: float) -> None:
-        """W_l += lr dW, b_l += lr db (during inference, as iPC does)."""
-        self.weights[layer - 1] += lr * dW
-        self.biases[layer - 1] += lr * db
-        self._report([work.weight_update(self.net, layer)])
-
-    def output_target_work(self) -> None:
-        """Report the output target's elementwise work (blend and, for softmax, normalisation)."""
-        self._report([work.output_target(self.net, self.batch)])
-
-
-class SoftOutputTarget:
-    """Mixin for variants whose output target is re-blended from the prediction on every tick
-    (seqil, ilprox). Subclasses give ``_blend(st, predicted) -> x_L``; ``self.hyper["output"]``
-    selects what the output predicts (``output_prediction``)."""
-
-    def _blend(self, st, predicted: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _output_target(self, st) -> None:
-        """x_L = blend(s(mu_L));  e_L = x_L - s(mu_L)."""
-        L = st.n_layers
-        predicted = output_prediction(self.hyper["output"], st.preds[L])
-        st.values[L][...] = self._blend(st, predicted)
-        st.acts[L][...] = st.values[L]
-        np.subtract(st.values[L], predicted, out=st.errors[L])
-        st.output_target_work()
-
-    def _energy(self, st) -> float:
-        L = st.n_layers
-        return st.hidden_energy() + output_energy(self.hyper["output"], st.values[L], st.preds[L])
-
-    def begin(self, net, ws, x, y, grads) -> float:
-        """Tick 0: feed-forward init, hidden errors 0, the blended output target and its error."""
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._y = y
-        self._state = st = CircuitState(net, ws, net.params, self.feedback_matrices(net))
-        st.hidden_errors()
-        self._output_target(st)
-        return self._energy(st)
