@@ -132,6 +132,29 @@ class Schedule:
         return (not self.moves_weights
                 and all(op.name != "hebbian" for ops in self.ticks[:-1] for op in ops))
 
+    @property
+    def learn_rate(self):
+        """The one rate of every ``learn`` op, or ``None`` (no ``learn`` ops, or several rates)."""
+        if "_learn_rate" not in self.__dict__:
+            rates = {op.value for ops in self.ticks for op in ops if op.name == "learn"}
+            self.__dict__["_learn_rate"] = rates.pop() if len(rates) == 1 else None
+        return self.__dict__["_learn_rate"]
+
+    @property
+    def first_learn_op(self) -> int:
+        """Row of the first ``learn`` op in :meth:`encoded`."""
+        code = self.encoded()[0]
+        return int(np.flatnonzero(code[:, 0] == OPCODES["learn"])[0])
+
+    @property
+    def writes_grads(self) -> bool:
+        """Whether any op accumulates into the gradients (``hebbian`` or ``learn``)."""
+        found = self.__dict__.get("_writes_grads")
+        if found is None:
+            found = self.__dict__["_writes_grads"] = any(
+                op.name in ("hebbian", "learn") for ops in self.ticks for op in ops)
+        return found
+
     def inference_only(self) -> "Schedule":
         """This schedule without its ``hebbian`` ops (built once)."""
         found = self.__dict__.get("_inference_only")
@@ -196,6 +219,12 @@ def _events(net, batch, op) -> list:
 # -- running a schedule ------------------------------------------------------------------------------
 # Parameters below a quarter of the dtype's largest value cannot overflow from one bounded update.
 _SAFE_LIMIT = {np.dtype(name): 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
+_NO_GRADS = {np.dtype(name): np.zeros(0, dtype=name) for name in ("float32", "float64")}
+
+
+def _feedforward_template(net, ws):
+    return work.cached(net, ws, ("feedforward",), lambda: [
+        work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)])
 
 class Run:
     """The state of one step under a schedule, passed explicitly through the step.
@@ -252,23 +281,47 @@ class Run:
             stopped = reference_backend.run(self, first, last)
         return self._count(first, last, stopped)
 
-    def learn(self, lr: float) -> tuple:
-        """Every tick and then the plain-SGD step ``theta -= lr * grads`` applied straight to the
-        weights (numba backend, dense network, ``schedule.learns_at_the_end``): no gradient array is
-        formed. Returns ``(tick, layer)`` of a divergence (nothing applied), ``(-2, -1)`` when the
-        update would make a parameter non-finite (nothing applied), else ``(-1, -1)``."""
-        net, ws = self.net, self.ws
-        last = self.schedule.n_ticks
-        stopped = self._run_compiled(0, last, self.schedule.inference_only())
-        counted = self._count(0, last, stopped)
-        if counted[0] >= 0:
-            return counted
-        code, args, tick_start = self.schedule.encoded()
-        scratch, _ = self._buffers
-        applied = schedule_kernels.learn_hebbian(
-            code, args, tick_start[last], tick_start[last + 1] - 1, net.params, net.w_off, net.b_off,
-            ws.s_off, ws.sizes, ws.batch, lr, ws.errors, ws.acts, _SAFE_LIMIT[net.params.dtype], scratch)
-        return (-1, -1) if applied else (-2, -1)
+    def step(self, x, y, lr=None) -> tuple:
+        """The whole step in one compiled call (numba backend, dense network): feed-forward
+        initialisation, clamp, every tick and, with ``lr``, the plain-SGD update of ``net.params``
+        (from the last tick's ``hebbian`` ops straight into the weights when
+        ``schedule.learns_at_the_end``, no gradient array formed; else ``theta -= lr * grads``).
+
+        Returns ``(status, tick, layer, loss, output)`` with the status of
+        :func:`neurosim.kernels.schedule.run_step` (0 done; 1 diverged at (tick, layer); 2 the update
+        would make a parameter non-finite; 3 the feed-forward pass overflowed; nothing updated unless 0).
+        """
+        net, ws, schedule = self.net, self.ws, self.schedule
+        last = schedule.n_ticks
+        learn = lr is not None
+        at_end = learn and schedule.learns_at_the_end
+        code, args, tick_start = (schedule.inference_only() if at_end else schedule).encoded()
+        learn_code, learn_args, learn_start = schedule.encoded()
+        scratch, predicted = self._workspace_buffers()
+        output = np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype)
+        bound = self.__dict__.get("_bound")
+        if bound is None:
+            bound = self._bound = np.zeros(net.n_layers + 1)
+        # No gradient array where the update needs none: Hebbian terms applied straight to the
+        # weights, or weights that moved during inference at one rate (then the update is a blend).
+        needs_grads = (schedule.inference_only() if at_end else schedule).writes_grads
+        learn_first, learn_last = learn_start[last], learn_start[last + 1] - 1
+        if learn and not at_end and schedule.learn_rate is not None:
+            needs_grads = False
+            learn_first = learn_last = schedule.first_learn_op
+        grads = self.grads if needs_grads else _NO_GRADS[net.params.dtype]
+        back = self.params if self.back is None else self.back
+        status, tick, layer, loss = schedule_kernels.run_step(
+            code, args, tick_start, last, learn_code, learn_args, learn_first, learn_last,
+            learn, at_end, 0.0 if lr is None else float(lr), _SAFE_LIMIT[net.params.dtype], x, y, net.params,
+            self.params, back, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values,
+            ws.acts, ws.preds, ws.errors, ws.feedback, grads, scratch, predicted, self.energies, output, bound)
+        counter = counting.sink()
+        if counter is not None:
+            counter.record_ticks(_feedforward_template(net, ws), 0, 0)
+        if status != 3:
+            self._count(0, last, (tick, layer) if status == 1 else (-1, -1))
+        return int(status), int(tick), int(layer), float(loss), output
 
     def _count(self, first, last, stopped) -> tuple:
         tick, layer = int(stopped[0]), int(stopped[1])
@@ -283,15 +336,21 @@ class Run:
             self.stopped = (tick, layer)
         return tick, layer
 
+    def _workspace_buffers(self) -> tuple:
+        """``(scratch, predicted)``: room for the largest ``W_l`` and for ``s(mu_L)``, kept with the
+        workspace so that steps allocate nothing."""
+        ws, net = self.ws, self.net
+        buffers = ws.__dict__.get("_schedule_buffers")
+        if buffers is None or buffers[0].dtype != net.params.dtype:
+            largest = max(int(net.sizes[l]) * int(net.sizes[l - 1]) for l in range(1, net.n_layers + 1))
+            buffers = ws._schedule_buffers = (np.empty(largest, dtype=net.params.dtype),
+                                              np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype))
+        return buffers
+
     def _run_compiled(self, first, last, schedule=None):
         net, ws = self.net, self.ws
         code, args, tick_start = (schedule or self.schedule).encoded()
-        buffers = self.__dict__.get("_buffers")
-        if buffers is None:
-            largest = max(int(net.sizes[l]) * int(net.sizes[l - 1]) for l in range(1, net.n_layers + 1))
-            buffers = self._buffers = (np.empty(largest, dtype=net.params.dtype),
-                                       np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype))
-        scratch, predicted = buffers
+        scratch, predicted = self._workspace_buffers()
         back = self.params if self.back is None else self.back
         return schedule_kernels.run_schedule(
             code, args, tick_start, first, last, self.params, back, net.w_off, net.b_off, ws.s_off,

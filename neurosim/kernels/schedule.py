@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _first_nonfinite_layer,
-                    _predict_layer, _update_bound, _update_stays_finite, _weight, activate,
-                    activate_deriv_given, const, finite, njit)
+from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _feedforward,
+                    _first_nonfinite_layer, _predict_layer, _update_bound, _update_stays_finite, _weight,
+                    activate, activate_deriv_given, const, finite, njit, tanh)
 
 PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY = range(8)
 
@@ -21,7 +21,16 @@ PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY = range(8)
 def _relax_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, errors, feedback):
     """x_l += rate (-e_l + f'(x_l) * fb_l);  a_l = f(x_l)."""
     start = s_off[layer]
-    for k in range(start, start + batch * sizes[layer]):
+    stop = start + batch * sizes[layer]
+    if act_code == 1:  # its own loop, without the activation switch, so LLVM vectorises it
+        one = const(1.0, rate)
+        for k in range(start, stop):
+            ak = acts[k]
+            v = values[k] + rate * (feedback[k] * (one - ak * ak) - errors[k])
+            values[k] = v
+            acts[k] = tanh(v)
+        return
+    for k in range(start, stop):
         v = values[k]
         v = v + rate * (-errors[k] + activate_deriv_given(act_code, v, acts[k]) * feedback[k])
         values[k] = v
@@ -185,8 +194,9 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                 rate = const(args[k, 0] / batch, values[0])
                 _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, acts,
                              params, scratch)
-                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer,
-                             const(-1.0 / batch, values[0]), errors, acts, grads, scratch)
+                if grads.shape[0] > 0:  # an empty grads: the caller needs only the moved weights
+                    _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer,
+                                 const(-1.0 / batch, values[0]), errors, acts, grads, scratch)
             elif op == SOFT_TARGET:
                 _soft_target(s_off, sizes, batch, code[k, 2], code[k, 3], args[k, 0], args[k, 1],
                              target, values, acts, preds, errors, predicted)
@@ -226,7 +236,7 @@ def _param_bound(params, w_off, b_off, sizes, bound):
 
 @njit(cache=True, fastmath=FASTMATH)
 def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, sizes, batch, lr, errors,
-                  acts, limit, scratch):
+                  acts, limit, scratch, bound):
     """Apply the ``hebbian`` ops ``first_op..last_op`` of a schedule straight to the parameters as the
     plain-SGD step ``theta -= lr * grads``: W_l += rate_l e_l^T a_{l-1}, b_l += rate_l sum_b e_l with
     ``rate_l = -lr * scale_l / B`` (``/ n_l`` when normalised); all layers or none.
@@ -245,8 +255,9 @@ def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, si
         if code[k, 2] == 1:
             scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, acts, args[k, 1])
         rates[layer] = -lr * scale
-    bound = np.zeros(n_layers + 1)
-    _param_bound(params, w_off, b_off, sizes, bound)
+    if bound.shape[0] <= n_layers:  # no bound from the feed-forward pass: one read of the weights
+        bound = np.zeros(n_layers + 1)
+        _param_bound(params, w_off, b_off, sizes, bound)
     for layer in range(1, n_layers + 1):
         if not bound[layer] + abs(rates[layer]) * _update_bound(s_off, sizes, batch, layer, errors, acts) < limit:
             for check in range(1, n_layers + 1):
@@ -258,4 +269,86 @@ def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, si
         if rates[layer] != 0.0:
             _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(rates[layer], params[0]),
                          errors, acts, params, scratch)
+    return True
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_first, learn_last, learn,
+             learn_at_end, lr, limit, x, y, params, working, back,
+             w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors, feedback, grads,
+             scratch, predicted, energies, output, param_bound):
+    """A whole step under a schedule in one call: ``x_0 = x``, the feed-forward initialisation
+    (``param_bound[l] >= |theta_l|`` on the way), ``output = x_L``, the loss, the clamp
+    ``x_L = a_L = y``, ticks 0..n_ticks of :func:`run_schedule` on the ``working`` parameters, and,
+    with ``learn``, the plain-SGD update of ``params``: straight from the last tick's ``hebbian``
+    ops, rows ``learn_first..learn_last`` of ``learn_code``/``learn_args`` (:func:`learn_hebbian`;
+    ``code`` then omits them), when ``learn_at_end``, else ``params -= lr * grads`` (:func:`sgd_update`).
+
+    Returns ``(status, tick, layer, loss)``: 0 done; 1 a tick's energy became non-finite at
+    (tick, layer); 2 the update would make a parameter non-finite; 3 the feed-forward pass overflowed
+    (tick 0, the first layer whose prediction is not finite). Nothing is updated unless 0.
+    """
+    n_layers = sizes.shape[0] - 1
+    x_in = _block(values, s_off, sizes, batch, 0)
+    a_in = _block(acts, s_off, sizes, batch, 0)
+    for b in range(batch):
+        for j in range(sizes[0]):
+            x_in[b, j] = x[b, j]
+            a_in[b, j] = x[b, j]
+    _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors,
+                 feedback, param_bound)
+    x_out = _block(values, s_off, sizes, batch, n_layers)
+    a_out = _block(acts, s_off, sizes, batch, n_layers)
+    loss = 0.0
+    for b in range(batch):
+        for i in range(sizes[n_layers]):
+            prediction = x_out[b, i]
+            output[b, i] = prediction
+            err = np.float64(y[b, i]) - np.float64(prediction)
+            loss += err * err
+            x_out[b, i] = y[b, i]
+            a_out[b, i] = y[b, i]
+    loss = 0.5 * loss / batch
+    if not finite(loss):
+        for layer in range(1, n_layers + 1):
+            block = _block(preds, s_off, sizes, batch, layer)
+            for b in range(batch):
+                for i in range(sizes[layer]):
+                    if not finite(block[b, i]):
+                        return 3, 0, layer, loss
+        return 3, 0, n_layers, loss
+    tick, layer = run_schedule(code, args, tick_start, 0, n_ticks, working, back, w_off, b_off, s_off,
+                               sizes, batch, act_code, y, values, acts, preds, errors, feedback, grads,
+                               scratch, predicted, energies)
+    if tick >= 0:
+        return 1, tick, layer, loss
+    if learn:
+        if grads.shape[0] == 0 and not learn_at_end:
+            # The weights moved during inference at rate lr_inner (args of the learn ops): the summed
+            # gradient is (params - working) / lr_inner, so theta -= lr * grads is a blend.
+            applied = blend_update(params, working, lr / learn_args[learn_first, 0])
+        elif learn_at_end:
+            applied = learn_hebbian(learn_code, learn_args, learn_first, learn_last, params, w_off, b_off,
+                                    s_off, sizes, batch, lr, errors, acts, limit, scratch, param_bound)
+        else:
+            applied = sgd_update(params, grads, lr)
+        if not applied:
+            return 2, -1, -1, loss
+    return 0, -1, -1, loss
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def blend_update(params, moved, factor):
+    """params += factor * (moved - params), only if every new parameter is finite (two passes);
+    ``factor = 1`` copies ``moved``. Returns whether it was applied."""
+    rate = const(factor, params[0])
+    for k in range(params.shape[0]):
+        if not finite(params[k] + rate * (moved[k] - params[k])):
+            return False
+    if factor == 1.0:
+        for k in range(params.shape[0]):
+            params[k] = moved[k]
+        return True
+    for k in range(params.shape[0]):
+        params[k] += rate * (moved[k] - params[k])
     return True

@@ -88,14 +88,16 @@ class ILProx(SmallBlas, FeedbackPathway, Scheduled):
         schedule.soft_target(output, "nlms", alpha, eps).energy()
         for tick in range(1, self.hyper["T"] + 1):
             schedule.new_tick()
-            for layer in range(2, L + 1):
+            # Feedback from the start-of-tick errors; below the output it was formed in the same
+            # pass over W_l as the last tick's prediction (e_l has not changed since).
+            for layer in range(2 if tick == 1 else L, L + 1):
                 schedule.feedback(layer)
             for layer in range(1, L):
                 schedule.relax(layer, self.hyper["gamma"])
             if L >= 2:
                 schedule.error(1)  # against mu_1, which reads only the clamped input
             for layer in range(2, L + 1):
-                schedule.predict(layer)
+                schedule.predict(layer, with_feedback=layer < L)
             schedule.soft_target(output, "nlms", alpha, eps).energy()
             if tick == self.hyper["T"]:
                 for layer in range(1, L + 1):

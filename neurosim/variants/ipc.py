@@ -58,15 +58,16 @@ class IPC(SmallBlas, FeedbackPathway, Scheduled):
         for layer in range(1, L + 1):
             schedule.error(layer)
         schedule.energy()
-        for _ in range(self.hyper["T"]):
+        for tick in range(1, self.hyper["T"] + 1):
             schedule.new_tick()
-            for layer in range(2, L + 1):
-                schedule.feedback(layer)
+            if tick == 1:  # later ticks got theirs with the last tick's predictions (same W, same e)
+                for layer in range(2, L + 1):
+                    schedule.feedback(layer)
             for layer in range(1, L + 1):
                 schedule.learn(layer, self.hyper["lr_weights"])
             for layer in range(1, L):
                 schedule.relax(layer, self.hyper["gamma"])
             for layer in range(1, L + 1):
-                schedule.predict(layer)
+                schedule.predict(layer, with_feedback=True)
             schedule.energy()
         return schedule

@@ -13,7 +13,6 @@ import weakref
 
 from ..circuit.schedule import Run, Schedule
 from ..errors import DivergenceError
-from ..kernels import schedule as schedule_kernels
 from ._common import require_dense
 from .base import Step, Variant, raise_divergence
 
@@ -43,15 +42,15 @@ class Scheduled(Variant):
             require_dense(self, net, f"feedback={self.feedback_kind!r} keeps one matrix B_l per dense "
                                      f"layer; use feedback='symmetric'")
 
-    def _start(self, net, ws, x, y, grads=None) -> Run:
-        self.feedforward_and_clamp(net, ws, x, y)
+    def _new_run(self, net, ws, y, grads=None) -> Run:
         back = self.feedback_params(net) if hasattr(self, "feedback_params") else None
         self._run = Run(self.schedule(net), net, ws, y, back=back, grads=grads)
         return self._run
 
     # -- tick protocol -------------------------------------------------------------------------
     def begin(self, net, ws, x, y, grads) -> float:
-        run = self._start(net, ws, x, y, grads)
+        self.feedforward_and_clamp(net, ws, x, y)
+        run = self._new_run(net, ws, y, grads)
         run.ticks(0, 0)
         return float(run.energies[0])
 
@@ -60,34 +59,39 @@ class Scheduled(Variant):
         return float(self._run.energies[tick])
 
     # -- the whole step in one call ------------------------------------------------------------
-    def compute(self, net, x, y) -> Step:
-        x, y, ws = self.prepare(net, x, y)
-        run = self._start(net, ws, x, y)
-        tick, layer = run.ticks(0, self.n_ticks(net))
-        if tick >= 0:
+    def _compiled_step(self, net, ws, run, x, y, lr=None) -> None:
+        status, tick, layer, loss, output = run.step(x, y, lr)
+        self._loss, self._output = loss, output
+        if status in (1, 3):
             raise_divergence(self, net, ws, tick, layer)
+        if status == 2:
+            raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
+                                  f"{loss:.3g}); lower the learning rate")
+
+    def compute(self, net, x, y) -> Step:
+        """Every tick of the schedule: one compiled call (numba backend, dense network) or the
+        NumPy reference backend."""
+        x, y, ws = self.prepare(net, x, y)
+        run = self._new_run(net, ws, y)
+        if run.compiled():
+            self._compiled_step(net, ws, run, x, y)
+        else:
+            self.feedforward_and_clamp(net, ws, x, y)
+            tick, layer = run.ticks(0, self.n_ticks(net))
+            if tick >= 0:
+                raise_divergence(self, net, ws, tick, layer)
         self.end(net, ws, run.grads)
         return Step(run.grads, self._loss, self._output, run.energies)
 
     def sgd_step(self, net, x, y, lr: float, scratch):
-        """The step and the plain-SGD update ``theta -= lr * grads`` without leaving compiled code
-        between the last tick and the update (numba backend, dense network, fixed feedback); the
-        update is applied only if every new parameter is finite. ``None`` where it does not apply."""
+        """The step and the plain-SGD update ``theta -= lr * grads`` in one compiled call (numba
+        backend, dense network, fixed feedback), applied only if every new parameter is finite.
+        ``None`` where it does not apply (the trainer then runs ``compute`` and the optimiser)."""
         x, y, ws = self.prepare(net, x, y)
         if getattr(self, "feedback_kind", "symmetric") == "learned":
             return None
-        run = self._start(net, ws, x, y)
+        run = self._new_run(net, ws, y)
         if not run.compiled():
             return None
-        if run.schedule.learns_at_the_end:
-            tick, layer = run.learn(lr)
-        else:
-            tick, layer = run.ticks(0, self.n_ticks(net))
-            if tick < 0 and not schedule_kernels.sgd_update(net.params, run.grads, lr):
-                tick = -2
-        if tick >= 0:
-            raise_divergence(self, net, ws, tick, layer)
-        if tick == -2:
-            raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
-                                  f"{self._loss:.3g}); lower the learning rate")
+        self._compiled_step(net, ws, run, x, y, lr)
         return Step(None, self._loss, self._output, run.energies)
