@@ -91,19 +91,17 @@ def test_fixed_prediction_kernels_match_numpy_reference(batch, dtype):
     assert bad == (-1, -1)
     assert np.allclose(step.energies, energies, rtol=tol, atol=tol)
     assert np.allclose(step.grads, _flat(grads), rtol=tol, atol=tol)
-    # one tick at a time through ops equals one reference tick
-    ws = net.workspace(batch)
-    variant.begin(net, ws, net.check_input(x), net.check_target(y, batch), np.zeros_like(net.params))
+    # the simulator's trajectory, tick by tick, equals the reference's
+    trace = ns.Simulator(net, variant).run(x, y, record=("energy", "values", "errors"))
     state = reference.feedforward(weights, biases, "tanh", x.astype(np.float64))
     state.values[-1] = y.copy()
     state.errors[-1] = y - state.preds[-1]
-    for tick in range(1, 4):
-        got = ops.relax_tick_fixed_prediction(net, ws, variant._gains, 0.4, tick)
+    for tick in range(1, 7):
         want = reference.relax_tick_fixed_prediction(weights, 0.4, state, gains)
-        assert np.isclose(got, want, rtol=tol)
+        assert np.isclose(trace.energy[tick], want, rtol=tol)
         for layer in range(1, net.n_layers + 1):
-            assert np.allclose(ws.layer("values", layer), state.values[layer], rtol=tol, atol=tol)
-            assert np.allclose(ws.layer("errors", layer), state.errors[layer], rtol=tol, atol=tol)
+            assert np.allclose(trace.values[layer][tick], state.values[layer], rtol=tol, atol=tol)
+            assert np.allclose(trace.errors[layer][tick], state.errors[layer], rtol=tol, atol=tol)
 
 
 def test_fpa_counts_every_tick():

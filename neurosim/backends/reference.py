@@ -107,6 +107,10 @@ def run(run_state, first: int, last: int) -> tuple:
                     x += op.value * (-ws.layer("errors", layer)
                                      + activations.derivative(net.activation, x) * ws.layer("feedback", layer))
                     ws.layer("acts", layer)[...] = activations.apply(net.activation, x)
+                elif op.name == "relax_fixed":
+                    x = ws.layer("values", layer)
+                    gain = activations.derivative(net.activation, ws.layer("preds", layer))
+                    x += op.value * (-ws.layer("errors", layer) + gain * ws.layer("feedback", layer))
                 elif op.name == "hebbian":
                     scale = op.value / ws.batch / (_presynaptic_norm(ws, layer, op.eps) if op.flag else 1.0)
                     run_state.grads += _hebbian(net, ws, layer, scale)

@@ -8,6 +8,9 @@ is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for sym
     error l              e_l = x_l - mu_l                      (against the stored prediction)
     feedback l           fb_{l-1} = VJP_l(e_l)  (= e_l B_l for a dense layer)
     relax l, rate        x_l += rate (-e_l + f'(x_l) * fb_l),  a_l = f(x_l)
+    relax_fixed l, rate  x_l += rate (-e_l + f'(mu_l) * fb_l)  with the prediction and the activity
+                         frozen (the fixed prediction assumption: mu_l and a_l keep their
+                         feed-forward values, so f'(mu_l) is the feed-forward gain)
     hebbian l, scale     grads_l += (scale / B) e_l^T T_l(a_{l-1})  (and the bias term (scale / B) sum_b e_l)
                          with ``normalise`` (eps): divided by n_l = mean_b ||a_{l-1}||^2 + 1 + eps
     learn l, lr          dW = (1/B) e_l^T T_l(a_{l-1}):  W_l += lr dW,  grads_l -= dW  (weights move
@@ -35,7 +38,7 @@ from ..kernels import schedule as schedule_kernels
 from . import work
 
 OPCODES = {"predict": 0, "error": 1, "feedback": 2, "relax": 3, "hebbian": 4, "learn": 5,
-           "soft_target": 6, "energy": 7}
+           "soft_target": 6, "energy": 7, "relax_fixed": 8}
 OUTPUT_MODES = {"mse": 0, "ce": 1}
 BLENDS = {"mix": 0, "nlms": 1}
 
@@ -87,6 +90,9 @@ class Schedule:
 
     def relax(self, layer, rate):
         return self._add(Op("relax", layer, float(rate)))
+
+    def relax_fixed(self, layer, rate):
+        return self._add(Op("relax_fixed", layer, float(rate)))
 
     def hebbian(self, layer, scale, normalise_eps=None):
         normalise = normalise_eps is not None
@@ -172,7 +178,7 @@ class Schedule:
                 if op.name in ("soft_target", "energy"):
                     continue
                 lowest = 2 if op.name == "feedback" else 1
-                highest = net.n_layers - 1 if op.name == "relax" else net.n_layers
+                highest = net.n_layers - 1 if op.name in ("relax", "relax_fixed") else net.n_layers
                 if not lowest <= op.layer <= highest:
                     raise ValueError(f"schedule tick {tick}: {op.name} on layer {op.layer}; allowed "
                                      f"layers {lowest}..{highest} for a {net.n_layers}-layer network")
@@ -207,6 +213,8 @@ def _events(net, batch, op) -> list:
         return [work.feedback(net, batch, layer)]
     if op.name == "relax":
         return [work.value_update(net, batch, layer)]
+    if op.name == "relax_fixed":
+        return [work.fixed_value_update(net, batch, layer)]
     if op.name == "hebbian":
         return [work.hebbian(net, batch, layer)]
     if op.name == "learn":

@@ -68,6 +68,12 @@ def value_update(net, batch, layer) -> tuple:
     return ("value_update", layer, 0, 3 * batch * _size(net, layer), batch * _size(net, layer))
 
 
+def fixed_value_update(net, batch, layer) -> tuple:
+    """x_l += gamma(-e_l + g_l * fb_l) with the frozen gain g_l = f'(mu_l) (FPA): the gain, the
+    product, the sum and the step; the activity is not recomputed."""
+    return ("value_update", layer, 0, 4 * batch * _size(net, layer), batch * _size(net, layer))
+
+
 def weight_update(net, layer) -> tuple:
     """W_l += lr dW_l and b_l += lr db_l applied within inference (iPC)."""
     n_out, n_in = _size(net, layer), _size(net, layer - 1)

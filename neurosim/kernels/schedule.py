@@ -14,7 +14,7 @@ from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _feedforw
                     _first_nonfinite_layer, _predict_layer, _update_bound, _update_stays_finite, _weight,
                     activate, activate_deriv_given, const, finite, njit, tanh)
 
-PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY = range(8)
+PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED = range(9)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -35,6 +35,15 @@ def _relax_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, error
         v = v + rate * (-errors[k] + activate_deriv_given(act_code, v, acts[k]) * feedback[k])
         values[k] = v
         acts[k] = activate(act_code, v)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _relax_fixed_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, preds, errors, feedback):
+    """x_l += rate (-e_l + f'(mu_l) * fb_l); mu_l and a_l = f(mu_l) stay at their feed-forward values."""
+    start = s_off[layer]
+    for k in range(start, start + batch * sizes[layer]):
+        gain = activate_deriv_given(act_code, preds[k], acts[k])
+        values[k] = values[k] + rate * (-errors[k] + gain * feedback[k])
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -184,6 +193,9 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
             elif op == RELAX:
                 _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
                              values, acts, errors, feedback)
+            elif op == RELAX_FIXED:
+                _relax_fixed_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                                   values, acts, preds, errors, feedback)
             elif op == HEBBIAN:
                 scale = args[k, 0] / batch
                 if code[k, 2] == 1:

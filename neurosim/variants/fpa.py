@@ -29,21 +29,21 @@ Choices where the paper leaves room:
   that reason while ``values`` relax.
 - The frozen Jacobian is ``f'`` of the feed-forward pre-activation, evaluated once at tick 0.
 
-Runs through the numba kernels ``relax_tick_fixed_prediction``/``relax_fixed_prediction`` (NumPy
-references in :mod:`neurosim.kernels.reference`), counted by :mod:`neurosim.counting`; convolutional
-networks and unrolled RNNs run the same ticks through :mod:`neurosim.circuit.generic`.
+Runs as a schedule (:mod:`neurosim.circuit.schedule`, ops ``feedback``, ``relax_fixed``, ``error``,
+``hebbian``): one compiled call on a dense network, the NumPy reference backend on convolutional
+networks and unrolled RNNs. The frozen gain is ``f'(mu_l)``: the prediction is frozen at the
+feed-forward value ``x_l(FF)``, so no separate gain buffer is kept.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..circuit import ops
+from ..circuit.schedule import Schedule
 from ..validation import check_float, check_int
-from .base import Step, Variant, raise_divergence, register
+from .base import register
+from .scheduled import Scheduled
 
 
 @register
-class FPA(Variant):
+class FPA(Scheduled):
     name = "fpa"
     defaults = {"T": None, "gamma": 1.0}
 
@@ -55,35 +55,20 @@ class FPA(Variant):
     def n_ticks(self, net) -> int:
         return net.n_layers if self.hyper["T"] is None else self.hyper["T"]
 
-    def update_ticks(self, net) -> np.ndarray:
-        """Every layer takes its Hebbian term at the last tick (index 0 unused)."""
-        return np.full(net.n_layers + 1, self.n_ticks(net), dtype=np.int64)
-
-    def _init(self, net, ws, x, y) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._gains = np.zeros_like(ws.values)
-        ops.activation_gains(net, ws, self._gains, tick=0)
-        ops.output_error(net, ws, self._output, y)
-        return self._loss
-
-    def begin(self, net, ws, x, y, grads) -> float:
-        return self._init(net, ws, x, y)
-
-    def tick(self, net, ws, tick, grads) -> float:
-        energy = ops.relax_tick_fixed_prediction(net, ws, self._gains, self.hyper["gamma"], tick)
-        if np.isfinite(energy) and tick == self.n_ticks(net):
-            for layer in range(1, net.n_layers + 1):
-                ops.hebbian(net, ws, layer, -1.0 / ws.batch, grads, tick)
-        return energy
-
-    def compute(self, net, x, y) -> Step:
-        """The fused path: one numba call runs every tick and takes the Hebbian terms."""
-        x, y, ws = self.prepare(net, x, y)
-        grads = np.zeros_like(net.params)
-        self._init(net, ws, x, y)
-        energies, (tick, layer) = ops.relax_fixed_prediction(
-            net, ws, self._gains, self.hyper["gamma"], self.n_ticks(net), self.update_ticks(net),
-            -1.0 / ws.batch, grads)
-        if tick >= 0:
-            raise_divergence(self, net, ws, tick, layer)
-        return Step(grads, self._loss, self._output, energies)
+    def build_schedule(self, net) -> Schedule:
+        """Tick 0: e_L = y - mu_L. Tick t: feedback from the current errors, every hidden value
+        steps with its frozen gain, errors against the frozen predictions; the Hebbian terms with
+        the feed-forward activities after the last tick."""
+        L, T = net.n_layers, self.n_ticks(net)
+        schedule = Schedule(output="mse").new_tick().error(L).energy()
+        for tick in range(1, T + 1):
+            schedule.new_tick()
+            for layer in range(2, L + 1):
+                schedule.feedback(layer)
+            for layer in range(1, L):
+                schedule.relax_fixed(layer, self.hyper["gamma"]).error(layer)
+            schedule.energy()
+            if tick == T:
+                for layer in range(1, L + 1):
+                    schedule.hebbian(layer, -1.0)
+        return schedule
