@@ -231,49 +231,6 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
             backprop_layer(net, ws, layer - 1, tick + 1)
 
 
-# -- fixed predictions (FPA) --------------------------------------------------------------------------
-def _flat_block(ws, flat: np.ndarray, layer: int) -> np.ndarray:
-    """Layer ``l``'s block of a flat buffer shaped like ``ws.values``, as ``(B, *shape_l)``."""
-    start = int(ws.s_off[layer])
-    return flat[start:start + ws.batch * int(ws.sizes[layer])].reshape(ws.layer("values", layer).shape)
-
-
-def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
-    """Write f'(x_l) of the current values into ``gains`` (flat, shaped like ``ws.values``), l = 1..L-1."""
-    for layer in range(1, net.n_layers):
-        _flat_block(ws, gains, layer)[...] = activations.derivative(net.activation, ws.layer("values", layer))
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, [work.derivative(net, ws.batch, l) for l in range(1, net.n_layers)])
-
-
-def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: int) -> float:
-    """One tick with predictions and gains frozen (as the dense kernel):
-
-    feedback_l = VJP_{l+1}(e_{l+1}),  x_l <- x_l + gamma (-e_l + gains_l * feedback_l),  e_l = x_l - preds_l
-    """
-    memo = _memo(net, ws)
-    for layer in range(2, net.n_layers + 1):
-        _feedback(net, ws, layer, memo)
-    for layer in range(1, net.n_layers + 1):
-        x, error = ws.layer("values", layer), ws.layer("errors", layer)
-        if layer < net.n_layers:
-            x += gamma * (-error + _flat_block(ws, gains, layer) * ws.layer("feedback", layer))
-        error[...] = x - ws.layer("preds", layer)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, work.fixed_prediction_tick(net, ws.batch))
-    return _energy(ws)
-
-
-def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: int,
-                           update_tick: np.ndarray, grad_scale: float, grads: np.ndarray) -> tuple:
-    """``n_ticks`` of :func:`relax_tick_fixed_prediction`; Hebbian terms at ``update_tick[l]`` from the
-    (untouched, feed-forward) ``acts``. Returns ``(energies, (tick, layer))`` like :func:`relax`."""
-    return _run_ticks(net, ws, lambda tick: relax_tick_fixed_prediction(net, ws, gains, gamma, tick),
-                      n_ticks, update_tick, grad_scale, grads)
-
-
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
 def _wavefront_divergence(net, ws) -> tuple:
     """``(tick, layer)`` of the first non-finite layer of a Z-IL wavefront, ``(-1, -1)`` if none.

@@ -220,49 +220,6 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
                                               work.derivative(net, ws.batch, layer - 1)])
 
 
-# -- fixed predictions (FPA) --------------------------------------------------------------------------
-def activation_gains(net, ws, gains: np.ndarray, tick: int = 0) -> None:
-    """Write f'(x_l) of the current values into ``gains`` (a buffer shaped like ``ws.values``)."""
-    if _generic(net):
-        return generic.activation_gains(net, ws, gains, tick)
-    dense.activation_gains(ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values, gains)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, [work.derivative(net, ws.batch, l) for l in range(1, net.n_layers)])
-
-
-def relax_tick_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, tick: int) -> float:
-    """One tick with predictions and gains frozen (see the kernel); returns the energy after it."""
-    if _generic(net):
-        return generic.relax_tick_fixed_prediction(net, ws, gains, gamma, tick)
-    energy = dense.relax_tick_fixed_prediction(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch,
-                                               ws.values.dtype.type(gamma), ws.values, ws.preds,
-                                               ws.errors, ws.feedback, gains)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, work.fixed_prediction_tick(net, ws.batch))
-    return float(energy)
-
-
-def relax_fixed_prediction(net, ws, gains: np.ndarray, gamma: float, n_ticks: int,
-                           update_tick: np.ndarray, grad_scale: float, grads: np.ndarray) -> tuple:
-    """The fused fixed-prediction inference phase; returns ``(energies, (tick, layer))`` like
-    :func:`relax`."""
-    if _generic(net):
-        return generic.relax_fixed_prediction(net, ws, gains, gamma, n_ticks, update_tick, grad_scale, grads)
-    energies = np.zeros(n_ticks + 1, dtype=np.float64)
-    dtype = ws.values.dtype.type
-    tick, layer = dense.relax_fixed_prediction(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes,
-                                               ws.batch, dtype(gamma), n_ticks, ws.values, ws.acts,
-                                               ws.preds, ws.errors, ws.feedback, gains, update_tick,
-                                               dtype(grad_scale), grads, energies)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit_phase(counter, net, ws, work.cached(net, ws, ("fpa_tick",), lambda: work.fixed_prediction_tick(net, ws.batch)), update_tick,
-                        n_ticks, tick)
-    return energies, (int(tick), int(layer))
-
-
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
 
 

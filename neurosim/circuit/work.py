@@ -107,14 +107,6 @@ def relax_tick(net, batch) -> list:
     return events
 
 
-def fixed_prediction_tick(net, batch) -> list:
-    """One FPA tick: feedback from the current errors, value updates, errors from frozen predictions."""
-    events = [feedback(net, batch, layer) for layer in range(2, net.n_layers + 1)]
-    events += value_updates(net, batch)
-    events += [("error", layer, 0, batch * _size(net, layer), 0) for layer in range(1, net.n_layers + 1)]
-    return events
-
-
 def emit(counter, tick: int, events) -> None:
     """Record ``events`` (a list or a :class:`Template`) at ``tick``."""
     counter.record_ticks(events if isinstance(events, Template) else Template(events), tick, tick)
