@@ -38,7 +38,7 @@ from . import counting
 from .circuit.network import Network, mlp
 from .variants.base import REGISTRY, Variant, available, variant as make_variant
 
-ANALYTIC = ("bp", "il", "zil", "fpa", "seqil")
+ANALYTIC = tuple(name for name in available() if REGISTRY[name].has_closed_form())
 
 
 @dataclass
@@ -158,32 +158,11 @@ def analytic(net: Network, variant, batch_size: int = 1, **hyper) -> dict:
     ``check_input``).
     """
     variant = make_variant(variant, **hyper) if isinstance(variant, str) else _as_variant(variant)
-    name = variant.name
-    if name not in ANALYTIC:
-        raise ValueError(f"no closed form for variant {name!r}; closed forms exist for "
-                         f"{', '.join(ANALYTIC)} (use measure() for the others)")
-    n_layers = net.n_layers
-    layer = [net.layer_macs(l, batch_size) for l in range(1, n_layers + 1)]
-    feedback = [net.feedback_macs(l, batch_size) for l in range(1, n_layers + 1)]
-    S, Q, R = sum(layer), sum(layer[1:]), sum(feedback[1:])
-    F_L = feedback[-1] if n_layers >= 2 else 0
-    ticks = variant.n_ticks(net)
-    if name == "bp":
-        return {"macs": 2 * S + R, "ticks": ticks, "critical_path": 2 * n_layers}
-    if name == "zil" and variant.wavefront_applies(net):
-        # compute runs the event-driven wavefront (neurosim.variants.zil): BP's products, one layer
-        # per tick. The full circuit (ns.Simulator) is IL's form below with T = L - 1.
-        return {"macs": 2 * S + R, "ticks": ticks, "critical_path": 2 * n_layers}
-    if name in ("il", "zil"):
-        path = n_layers + 1 + 2 * ticks if n_layers >= 2 else 2
-        return {"macs": 2 * S + F_L + ticks * (Q + R), "ticks": ticks, "critical_path": path}
-    if name == "seqil":
-        # The first top-down sweep is BP's backward chain plus the re-prediction; sweeps pipeline after.
-        path = 2 * n_layers + 2 * ticks - 1 if n_layers >= 2 else 2
-        return {"macs": 2 * S + ticks * (Q + R), "ticks": ticks, "critical_path": path}
-    # fpa: errors travel down one layer per tick along frozen feedback; the chain is BP's once T >= L-1.
-    path = 2 * n_layers if ticks >= n_layers - 1 else n_layers + ticks + 1
-    return {"macs": 2 * S + ticks * R, "ticks": ticks, "critical_path": path}
+    if not variant.has_closed_form():
+        owners = ", ".join(name for name in available() if REGISTRY[name].has_closed_form())
+        raise ValueError(f"no closed form for variant {variant.name!r}; closed forms exist for {owners} "
+                         f"(use measure() for the others)")
+    return variant.closed_form(net, batch_size)
 
 
 @dataclass
@@ -255,7 +234,7 @@ def compare(variants=("bp", "il", "fpa", "zil"), depths=range(2, 17), width: int
             for key in ("critical_path", "macs", "messages", "ticks"):
                 base = getattr(reference, key)
                 row[f"{key}_vs_bp"] = getattr(report, key) / base if base else float("nan")
-            if spec.name in ANALYTIC:
+            if spec.has_closed_form():
                 for key, value in analytic(net, spec, batch_size).items():
                     row[f"analytic_{key}"] = value
             rows.append(row)

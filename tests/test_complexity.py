@@ -199,3 +199,14 @@ def test_public_api_as_in_the_issue():
     assert all(isinstance(v, int) for v in (rep.macs, rep.ops, rep.ticks, rep.critical_path, rep.messages))
     assert ns.complexity.analytic(net, "il", T=20) == {"macs": rep.macs, "ticks": 20,
                                                       "critical_path": rep.critical_path}
+
+
+def test_closed_forms_belong_to_the_class_that_defines_them():
+    """Each variant owns its closed form; a subclass (a changed algorithm) does not inherit it."""
+    class EarlyIL(ns.variants.il.IL):
+        name = "early_il"
+
+    assert ns.variants.il.IL.has_closed_form() and not EarlyIL.has_closed_form()
+    with pytest.raises(ValueError, match="no closed form for variant 'early_il'"):
+        complexity.analytic(ns.mlp([3, 4, 2]), EarlyIL())
+    assert set(complexity.ANALYTIC) == {"bp", "il", "zil", "fpa", "seqil"}

@@ -33,6 +33,14 @@ def cached(net, ws, key, build) -> Template:
     return template
 
 
+def layer_sums(net, batch: int) -> tuple:
+    """``(S, Q, R, F_L)`` for the closed forms: ``S = sum_l P_l`` (every layer's product), ``Q`` the
+    same from layer 2 on, ``R = sum_{l>=2} F_l`` (feedback products), ``F_L`` the top feedback."""
+    layer = [net.layer_macs(l, batch) for l in range(1, net.n_layers + 1)]
+    feedback = [net.feedback_macs(l, batch) for l in range(1, net.n_layers + 1)]
+    return sum(layer), sum(layer[1:]), sum(feedback[1:]), feedback[-1] if net.n_layers >= 2 else 0
+
+
 def _size(net, layer) -> int:
     return int(net.sizes[layer])
 

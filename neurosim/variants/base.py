@@ -91,6 +91,18 @@ class Variant:
         args = ", ".join(f"{key}={value!r}" for key, value in self.hyper.items())
         return f"variant({self.name!r}{', ' if args else ''}{args})"
 
+    # -- closed-form cost ----------------------------------------------------------------------
+    @classmethod
+    def has_closed_form(cls) -> bool:
+        """Whether this class defines its own :meth:`closed_form` (a subclass changes the algorithm,
+        so it does not inherit its parent's)."""
+        return "closed_form" in cls.__dict__
+
+    def closed_form(self, net, batch_size: int = 1) -> dict:
+        """``{"macs", "ticks", "critical_path"}`` of one step, derived from the schedule on paper
+        (see ``docs/complexity.md``); the counters must agree (``tests/test_complexity.py``)."""
+        raise ValueError(f"no closed form for variant {self.name!r}")
+
     # -- checks --------------------------------------------------------------------------------
     def check_network(self, net) -> None:
         if not isinstance(net, Network):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import ops
+from ..circuit import ops, work
 from .base import Step, Variant, check_finite_grads, register
 
 
@@ -25,6 +25,11 @@ class BP(Variant):
 
     def n_ticks(self, net) -> int:
         return net.n_layers - 1
+
+    def closed_form(self, net, batch_size: int = 1) -> dict:
+        """Forward S, deltas R, weight terms S; the chain forward then back: 2L products."""
+        S, _, R, _ = work.layer_sums(net, batch_size)
+        return {"macs": 2 * S + R, "ticks": self.n_ticks(net), "critical_path": 2 * net.n_layers}
 
     def begin(self, net, ws, x, y, grads) -> float:
         self.feedforward_and_clamp(net, ws, x, y)

@@ -36,6 +36,7 @@ feed-forward value ``x_l(FF)``, so no separate gain buffer is kept.
 """
 from __future__ import annotations
 
+from ..circuit import work
 from ..circuit.schedule import Schedule
 from ..validation import check_float, check_int
 from .base import register
@@ -54,6 +55,14 @@ class FPA(Scheduled):
 
     def n_ticks(self, net) -> int:
         return net.n_layers if self.hyper["T"] is None else self.hyper["T"]
+
+    def closed_form(self, net, batch_size: int = 1) -> dict:
+        """Forward S, feedback along the frozen Jacobians every tick (R), weight terms S; errors move
+        down one layer per tick, so the chain is BP's once T >= L - 1."""
+        S, _, R, _ = work.layer_sums(net, batch_size)
+        ticks = self.n_ticks(net)
+        path = 2 * net.n_layers if ticks >= net.n_layers - 1 else net.n_layers + ticks + 1
+        return {"macs": 2 * S + ticks * R, "ticks": ticks, "critical_path": path}
 
     def build_schedule(self, net) -> Schedule:
         """Tick 0: e_L = y - mu_L. Tick t: feedback from the current errors, every hidden value

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backends
-from ..circuit import ops
+from ..circuit import ops, work
 from ..errors import DivergenceError
 from ..validation import check_float, check_int
 from ._common import require_dense
@@ -54,6 +54,14 @@ class IL(FeedbackPathway, Variant):
 
     def n_ticks(self, net) -> int:
         return self.hyper["T"]
+
+    def closed_form(self, net, batch_size: int = 1) -> dict:
+        """Forward S, the top feedback F_L at tick 0, each tick re-predicts layers 2..L (Q) and feeds
+        back (R), the weight terms S; path L + 1 + 2T (L >= 2)."""
+        S, Q, R, F_L = work.layer_sums(net, batch_size)
+        ticks = self.n_ticks(net)
+        path = net.n_layers + 1 + 2 * ticks if net.n_layers >= 2 else 2
+        return {"macs": 2 * S + F_L + ticks * (Q + R), "ticks": ticks, "critical_path": path}
 
     def update_ticks(self, net) -> np.ndarray:
         """The tick at which each layer's Hebbian term is taken (index 0 unused): all at T."""

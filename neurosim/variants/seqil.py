@@ -44,6 +44,7 @@ feedback needs a dense network.
 """
 from __future__ import annotations
 
+from ..circuit import work
 from ..circuit.schedule import Schedule
 from ._common import SmallBlas, check_output, check_positive, check_ticks
 from .base import register
@@ -67,6 +68,14 @@ class SeqIL(SmallBlas, FeedbackPathway, Scheduled):
     def pi(self) -> float:
         """Weight of the network's own prediction in the soft output target, ``1 / (1 + beta)``."""
         return 1.0 / (1.0 + self.hyper["beta"])
+
+    def closed_form(self, net, batch_size: int = 1) -> dict:
+        """Forward S, each sweep feeds back (R) and re-predicts layers 2..L (Q), weight terms S. The
+        first sweep is BP's backward chain plus the re-prediction; sweeps pipeline after it."""
+        S, Q, R, _ = work.layer_sums(net, batch_size)
+        ticks = self.n_ticks(net)
+        path = 2 * net.n_layers + 2 * ticks - 1 if net.n_layers >= 2 else 2
+        return {"macs": 2 * S + ticks * (Q + R), "ticks": ticks, "critical_path": path}
 
     def build_schedule(self, net) -> Schedule:
         """Tick 0: hidden errors, soft target. Tick t: the top-down sweep at step gamma / t (each

@@ -77,7 +77,7 @@ import math
 
 import numpy as np
 
-from ..circuit import ops
+from ..circuit import ops, work
 from .base import Step, raise_divergence, register
 from .il import IL
 
@@ -103,6 +103,16 @@ class ZIL(IL):
         """Layer l takes its Hebbian term at tick L - l."""
         return np.array([0] + [net.n_layers - layer for layer in range(1, net.n_layers + 1)],
                         dtype=np.int64)
+
+    def closed_form(self, net, batch_size: int = 1) -> dict:
+        """The wavefront (``compute``) does BP's products, one layer per tick: ``2 S + R`` and ``2 L``.
+        A subclass that breaks a Z-IL condition runs the full circuit: IL's form with T = L - 1."""
+        S, Q, R, F_L = work.layer_sums(net, batch_size)
+        ticks = self.n_ticks(net)
+        if self.wavefront_applies(net):
+            return {"macs": 2 * S + R, "ticks": ticks, "critical_path": 2 * net.n_layers}
+        path = net.n_layers + 1 + 2 * ticks if net.n_layers >= 2 else 2
+        return {"macs": 2 * S + F_L + ticks * (Q + R), "ticks": ticks, "critical_path": path}
 
     def wavefront_applies(self, net) -> bool:
         """True when this variant is Z-IL as defined here (the three conditions), so ``compute`` may
