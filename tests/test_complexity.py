@@ -180,9 +180,9 @@ def test_repeated_tick_records_expand_in_execution_order():
     x, y = np.ones((1, 4)), np.zeros((1, 2))
     # Z-IL's full circuit fused (IL's kernel under Z-IL's schedule: Hebbian terms spread over the
     # ticks) against the Simulator; zil.compute itself runs the wavefront, which counts less.
-    from neurosim.variants.il import IL
+    zil = ns.variant("zil")
     with ns.counting.count() as fused:
-        IL.compute(ns.variant("zil"), net, x, y)
+        zil.compute_with(net, x, y, zil.schedule(net))
     with ns.counting.count() as stepped:
         ns.Simulator(net, ns.variant("zil")).run(x, y)
     assert fused.events == stepped.events

@@ -143,12 +143,15 @@ def test_unknown_backend_is_refused():
         ns.backends.use(3).__enter__()
 
 
-def test_numpy_backend_refuses_separate_feedback_for_fused_il():
+def test_numpy_backend_refuses_separate_feedback_where_an_op_lacks_it():
+    """circuit.ops (bp's path) carries errors down through W only; asked for B on the NumPy
+    backend, it says so instead of silently using W."""
+    from neurosim.circuit import ops
     net = _network("dense")
-    x, y = _batch("dense")
+    ws = net.workspace(2)
     with ns.backends.use("numpy"):
         with pytest.raises(ValueError, match="numpy backend"):
-            ns.variant("il", T=3, feedback="random").compute(net, x, y)
+            ops.feedback(net, ws, 2, back=np.zeros_like(net.params))
 
 
 @pytest.mark.parametrize("name", ["seqil", "ipc", "ilprox"])

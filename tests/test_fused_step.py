@@ -120,7 +120,9 @@ def test_other_optimisers_and_variants_take_the_unfused_path():
     assert ns.Trainer(net, ns.variant("il"), ns.optim.SGD(lr=0.1, momentum=0.9)).step(x, y).grads is not None
     assert ns.Trainer(net, ns.variant("il"), ns.optim.Adam()).step(x, y).grads is not None
     assert ns.Trainer(net, ns.variant("bp"), ns.optim.SGD(lr=0.1)).step(x, y).grads is not None
-    assert ns.Trainer(net, ns.variant("zil"), ns.optim.SGD(lr=0.1)).step(x, y).grads is not None
+    assert ns.Trainer(net, ns.variant("il", feedback="learned"), ns.optim.SGD(lr=0.1)).step(x, y).grads is not None
+    with ns.backends.use("numpy"):
+        assert ns.Trainer(net, ns.variant("il"), ns.optim.SGD(lr=0.1)).step(x, y).grads is not None
 
 
 def test_trainer_rejects_bad_arguments_and_bad_data_before_any_kernel():
@@ -140,14 +142,23 @@ def test_trainer_rejects_bad_arguments_and_bad_data_before_any_kernel():
     assert np.array_equal(net.params, before)
 
 
-def test_a_subclass_with_its_own_dynamics_is_not_fused():
+def test_a_subclass_with_its_own_schedule_is_fused_and_runs_its_schedule():
+    """A variant is its schedule: a subclass that moves the Hebbian terms gets the fused step of its
+    own schedule (no detection of overridden methods), equal to its compute and SGD."""
     from neurosim.variants.il import IL
 
-    class DampedIL(IL):
-        name = "il_damped_test"
+    class EarlyIL(IL):
+        name = "il_early_test"
 
-        def tick(self, net, ws, tick, grads):
-            return super().tick(net, ws, tick, grads)
+        def update_ticks(self, net):
+            return np.full(net.n_layers + 1, 2, dtype=np.int64)
 
-    net, x, y = _problem([5, 6, 3], 1, "tanh")
-    assert ns.Trainer(net, DampedIL(), ns.optim.SGD(lr=0.1)).step(x, y).grads is not None
+    net, x, y = _problem([5, 6, 6, 3], 3, "tanh")
+    unfused = net.copy()
+    step = ns.Trainer(net, EarlyIL(T=6), ns.optim.SGD(lr=0.1)).step(x, y)
+    assert step.grads is None
+    plain = EarlyIL(T=6).compute(unfused, x, y)
+    ns.optim.SGD(lr=0.1).step(unfused, plain.grads)
+    np.testing.assert_allclose(net.params, unfused.params, rtol=1e-12, atol=1e-14)
+    reference = ns.variant("il", T=6).compute(net.copy(), x, y).grads
+    assert np.max(np.abs(plain.grads - reference)) > 1e-6  # its own schedule, not IL's

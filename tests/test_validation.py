@@ -236,13 +236,20 @@ def test_bp_divergence_names_a_layer():
 def _recording(variant):
     """Wrap variant.compute to keep a copy of the parameters at the start of every step."""
     starts = []
-    original = variant.compute
+    original_compute, original_fused = variant.compute, variant.sgd_step
 
     def compute(net, x, y):
         starts.append(net.params.copy())
-        return original(net, x, y)
+        return original_compute(net, x, y)
 
-    variant.compute = compute
+    def sgd_step(net, x, y, lr, scratch):  # a fused step, or None and then compute
+        starts.append(net.params.copy())
+        step = original_fused(net, x, y, lr, scratch)
+        if step is None:
+            starts.pop()
+        return step
+
+    variant.compute, variant.sgd_step = compute, sgd_step
     return starts
 
 

@@ -2,7 +2,7 @@
 *not* equal BP (MLP, CNN, RNN) or must not take the wavefront shortcut."""
 from __future__ import annotations
 
-import neurosim as ns
+from neurosim.circuit.schedule import Op
 from neurosim.variants.zil import ZIL
 
 
@@ -28,14 +28,18 @@ class LateZIL(ZIL):
 
 
 class NoInitZIL(ZIL):
-    """Hidden values start at 0 instead of at their feed-forward predictions."""
+    """Hidden values start at 0 instead of at their feed-forward predictions (the schedule's tick 0
+    resets them and forms their errors)."""
     name = "zil_no_init"
 
-    def feedforward_and_clamp(self, net, ws, x, y):
-        super().feedforward_and_clamp(net, ws, x, y)
-        for l in range(1, net.n_layers):
-            ws.layer("values", l)[...] = 0.0
-            ws.layer("acts", l)[...] = ns.activations.apply(net.activation, ws.layer("values", l))
+    def build_schedule(self, net):
+        schedule = super().build_schedule(net)
+        hidden = range(1, net.n_layers)
+        schedule.ticks[0] = ([Op("reset", l, 0.0) for l in hidden] + [Op("error", l) for l in hidden]
+                             + [Op("predict", l) for l in range(2, net.n_layers + 1)]
+                             + [op for op in schedule.ticks[0] if op.name != "error"]
+                             + [Op("error", net.n_layers)])
+        return schedule
 
 
 BROKEN = [GammaZIL, LateZIL, NoInitZIL]

@@ -104,9 +104,15 @@ def run(run_state, first: int, last: int) -> tuple:
                     _feedback(net, ws, layer, back)
                 elif op.name == "relax":
                     x = ws.layer("values", layer)
-                    x += op.value * (-ws.layer("errors", layer)
-                                     + activations.derivative(net.activation, x) * ws.layer("feedback", layer))
-                    ws.layer("acts", layer)[...] = activations.apply(net.activation, x)
+                    drive = activations.derivative(net.activation, x) * ws.layer("feedback", layer)
+                    if op.flag:  # from a zero error; a_l is read by nothing downstream
+                        x += op.value * drive
+                    else:
+                        x += op.value * (-ws.layer("errors", layer) + drive)
+                        ws.layer("acts", layer)[...] = activations.apply(net.activation, x)
+                elif op.name == "reset":
+                    ws.layer("values", layer)[...] = op.value
+                    ws.layer("acts", layer)[...] = activations.apply(net.activation, ws.layer("values", layer))
                 elif op.name == "relax_fixed":
                     x = ws.layer("values", layer)
                     gain = activations.derivative(net.activation, ws.layer("preds", layer))

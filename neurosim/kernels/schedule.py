@@ -14,7 +14,7 @@ from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _feedforw
                     _first_nonfinite_layer, _predict_layer, _update_bound, _update_stays_finite, _weight,
                     activate, activate_deriv_given, const, finite, njit, tanh)
 
-PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED = range(9)
+PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET = range(10)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -191,8 +191,21 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
             elif op == FEEDBACK:
                 _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
             elif op == RELAX:
-                _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
-                             values, acts, errors, feedback)
+                if code[k, 2] == 1:  # from a zero error, nothing downstream reads a_l (Z-IL's front)
+                    rate = const(args[k, 0], values[0])
+                    start = s_off[layer]
+                    for m in range(start, start + batch * sizes[layer]):
+                        v = values[m]
+                        values[m] = v + rate * (activate_deriv_given(act_code, v, acts[m]) * feedback[m])
+                else:
+                    _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                                 values, acts, errors, feedback)
+            elif op == RESET:
+                value = const(args[k, 0], values[0])
+                start = s_off[layer]
+                for m in range(start, start + batch * sizes[layer]):
+                    values[m] = value
+                    acts[m] = activate(act_code, value)
             elif op == RELAX_FIXED:
                 _relax_fixed_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
                                    values, acts, preds, errors, feedback)

@@ -22,22 +22,28 @@ fixed random ``B``) or ``"learned"`` (Kolen-Pollack), with ``feedback_seed``, ``
 ``feedback_decay``. The kernels read ``B`` in place of ``W`` on the way down only, so symmetric
 feedback runs exactly the same arithmetic as before the option existed; non-symmetric feedback
 needs a dense network.
+
+Runs as a schedule (:mod:`neurosim.circuit.schedule`): tick 0 ``error L, feedback L``; tick t
+``relax 1..L-1, error 1, predict 2..L`` (each prediction in the same pass over ``W_l`` as the
+feedback ``e_l B_l`` for the next tick), then the Hebbian terms due at t (``update_ticks``). A
+training step with plain SGD is one compiled call that writes the update straight into the weights,
+only if every new parameter is finite; a subclass that changes ``update_ticks`` or ``n_ticks``
+changes the schedule, and the same loop runs it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import backends
-from ..circuit import ops, work
-from ..errors import DivergenceError
+from ..circuit import work
+from ..circuit.schedule import Schedule
 from ..validation import check_float, check_int
-from ._common import require_dense
-from .base import Step, Variant, raise_divergence, register
+from .base import register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
+from .scheduled import Scheduled
 
 
 @register
-class IL(FeedbackPathway, Variant):
+class IL(FeedbackPathway, Scheduled):
     name = "il"
     defaults = {"T": 20, "gamma": 0.1, **FEEDBACK_DEFAULTS}
 
@@ -45,12 +51,6 @@ class IL(FeedbackPathway, Variant):
         self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1)
         self.hyper["gamma"] = check_float(self.hyper["gamma"], "gamma", positive=True)
         self._validate_feedback()
-
-    def check_network(self, net) -> None:
-        super().check_network(net)
-        if self.feedback_kind != "symmetric":
-            require_dense(self, net, f"feedback={self.feedback_kind!r} keeps one matrix B_l per dense "
-                                     f"layer; use feedback='symmetric'")
 
     def n_ticks(self, net) -> int:
         return self.hyper["T"]
@@ -67,66 +67,27 @@ class IL(FeedbackPathway, Variant):
         """The tick at which each layer's Hebbian term is taken (index 0 unused): all at T."""
         return np.full(net.n_layers + 1, self.n_ticks(net), dtype=np.int64)
 
-    def begin(self, net, ws, x, y, grads) -> float:
-        self._initialise(net, ws, x, y)
-        self._take(net, ws, 0, grads)
-        return self._loss
-
-    def tick(self, net, ws, tick, grads) -> float:
-        energy = ops.relax_tick(net, ws, self.hyper["gamma"], tick, back=self.feedback_params(net))
-        if np.isfinite(energy):
-            self._take(net, ws, tick, grads)
-        return energy
-
-    def _initialise(self, net, ws, x, y) -> None:
-        """Tick 0: feed-forward init, clamp, e_L = y - mu_L and its feedback e_L W_L.
-
-        The hidden errors are 0 and mu_L is already known from the forward pass, so the only new
-        matrix product is the feedback; the energy equals the loss.
-        """
-        self.feedforward_and_clamp(net, ws, x, y)
-        ops.output_error(net, ws, self._output, y)
-        if net.n_layers >= 2:
-            ops.feedback(net, ws, net.n_layers, tick=0, back=self.feedback_params(net))
-
-    def _take(self, net, ws, tick, grads) -> None:
+    def build_schedule(self, net) -> Schedule:
+        L, T, gamma = net.n_layers, self.n_ticks(net), self.hyper["gamma"]
         due = self.update_ticks(net)
-        for layer in range(1, net.n_layers + 1):
-            if due[layer] == tick:
-                ops.hebbian(net, ws, layer, -1.0 / ws.batch, grads, tick)
-
-    def sgd_step(self, net, x, y, lr, scratch):
-        """The fused training step (:func:`neurosim.circuit.ops.relax_and_learn`) where it applies:
-        a dense network, fixed feedback, and IL's own dynamics and schedule (a subclass that
-        overrides any of them runs its ``compute`` instead)."""
-        cls = type(self)
-        if (not net.is_dense or backends.is_reference() or self.feedback_kind == "learned"
-                or any(getattr(cls, name) is not getattr(IL, name)
-                       for name in ("update_ticks", "compute", "tick", "begin", "n_ticks"))):
-            return None
-        n_ticks = self.n_ticks(net)
-        x, y, ws = self.prepare(net, x, y)
-        output = np.empty((ws.batch, net.n_outputs), dtype=net.dtype)
-        status, tick, layer, loss, energies = ops.relax_and_learn(
-            net, ws, x, y, self.hyper["gamma"], n_ticks, lr, output, scratch, back=self.feedback_params(net))
-        self._output, self._loss = output, loss
-        if status == 1:
-            raise_divergence(self, net, ws, tick, layer)
-        if status == 2:
-            raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
-                                  f"{loss:.3g}); lower the learning rate")
-        return Step(None, loss, output, energies)
-
-    def compute(self, net, x, y) -> Step:
-        """The fused path: one numba call runs all ticks and takes the Hebbian terms."""
-        x, y, ws = self.prepare(net, x, y)
-        grads = np.zeros_like(net.params)
-        self._initialise(net, ws, x, y)
-        energies, (tick, layer) = ops.relax(net, ws, self.hyper["gamma"], self.n_ticks(net),
-                                            self.update_ticks(net), -1.0 / ws.batch, grads,
-                                            back=self.feedback_params(net))
-        if tick >= 0:
-            raise_divergence(self, net, ws, tick, layer)
-        self._finish_feedback(net, grads)
-        self._commit_feedback(net)
-        return Step(grads, self._loss, self._output, energies)
+        if len(due) != L + 1 or any(not 0 <= int(due[l]) <= T for l in range(1, L + 1)):
+            raise ValueError(f"{self.name}: update_ticks must give every layer 1..{L} a tick in 0..{T}, "
+                             f"got {list(due)}")
+        schedule = Schedule(output="mse").new_tick().error(L)
+        if L >= 2:
+            schedule.feedback(L)
+        schedule.energy()
+        for tick in range(T + 1):
+            if tick > 0:
+                schedule.new_tick()
+                for layer in range(1, L):
+                    schedule.relax(layer, gamma)
+                if L >= 2:
+                    schedule.error(1)  # against mu_1, which reads only the clamped input
+                for layer in range(2, L + 1):
+                    schedule.predict(layer, with_feedback=True)
+                schedule.energy()
+            for layer in range(1, L + 1):
+                if int(due[layer]) == tick:
+                    schedule.hebbian(layer, -1.0)
+        return schedule

@@ -42,9 +42,14 @@ class Scheduled(Variant):
             require_dense(self, net, f"feedback={self.feedback_kind!r} keeps one matrix B_l per dense "
                                      f"layer; use feedback='symmetric'")
 
-    def _new_run(self, net, ws, y, grads=None) -> Run:
+    def step_schedule(self, net) -> Schedule:
+        """The schedule ``compute`` and a training step run (default: :meth:`schedule`; a variant
+        with an exact shortcut of its circuit, as Z-IL's wavefront, returns that)."""
+        return self.schedule(net)
+
+    def _new_run(self, net, ws, y, grads=None, schedule=None) -> Run:
         back = self.feedback_params(net) if hasattr(self, "feedback_params") else None
-        self._run = Run(self.schedule(net), net, ws, y, back=back, grads=grads)
+        self._run = Run(schedule or self.schedule(net), net, ws, y, back=back, grads=grads)
         return self._run
 
     # -- tick protocol -------------------------------------------------------------------------
@@ -69,10 +74,15 @@ class Scheduled(Variant):
                                   f"{loss:.3g}); lower the learning rate")
 
     def compute(self, net, x, y) -> Step:
-        """Every tick of the schedule: one compiled call (numba backend, dense network) or the
-        NumPy reference backend."""
-        x, y, ws = self.prepare(net, x, y)
-        run = self._new_run(net, ws, y)
+        """Every tick of :meth:`step_schedule`: one compiled call (numba backend, dense network) or
+        the NumPy reference backend."""
+        return self.compute_with(net, x, y)
+
+    def compute_with(self, net, x, y, schedule: Schedule | None = None) -> Step:
+        """One step under ``schedule`` (default :meth:`step_schedule`; e.g. ``variant.schedule(net)``
+        for Z-IL's full circuit where ``compute`` runs its wavefront), in one call."""
+        x, y, ws = self.prepare(net, x, y)  # an RNN learns its depth here
+        run = self._new_run(net, ws, y, schedule=schedule or self.step_schedule(net))
         if run.compiled():
             self._compiled_step(net, ws, run, x, y)
         else:
@@ -87,10 +97,10 @@ class Scheduled(Variant):
         """The step and the plain-SGD update ``theta -= lr * grads`` in one compiled call (numba
         backend, dense network, fixed feedback), applied only if every new parameter is finite.
         ``None`` where it does not apply (the trainer then runs ``compute`` and the optimiser)."""
-        x, y, ws = self.prepare(net, x, y)
-        if getattr(self, "feedback_kind", "symmetric") == "learned":
+        if getattr(self, "feedback_kind", "symmetric") == "learned" or not getattr(net, "is_dense", False):
             return None
-        run = self._new_run(net, ws, y)
+        x, y, ws = self.prepare(net, x, y)
+        run = self._new_run(net, ws, y, schedule=self.step_schedule(net))
         if not run.compiled():
             return None
         self._compiled_step(net, ws, run, x, y, lr)

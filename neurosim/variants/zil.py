@@ -58,31 +58,30 @@ and the error take 4 operations per hidden neuron and sample where BP's delta st
 (``f'(x_l) * fb_l``), and no extra messages (see ``docs/complexity.md``). The full circuit costs
 ``2 S + F_L + (L - 1)(Q + R)`` and ``3 L - 1``.
 
-The wavefront holds only for Z-IL's three conditions as this class defines them. A subclass that
-changes one of them (``gamma``, the schedule, the number of ticks or the initialisation) is a
-different algorithm for which the argument fails, so its ``compute`` runs the full circuit (IL's
-fused path). ``compute`` returns ``energies=None``: the circuit's energy includes the retired layers,
+The wavefront holds only for Z-IL's three conditions as this class defines them. Both are schedules
+(:mod:`neurosim.circuit.schedule`): the full circuit is IL's schedule with ``gamma = 1``,
+``T = L - 1`` and layer ``l``'s term at tick ``L - l``; the wavefront is a second schedule. ``compute``
+runs the wavefront only when the variant's full-circuit schedule *is* Z-IL's (compared as data, op
+by op); a subclass that changes ``gamma``, the schedule, the number of ticks or the initialisation
+has another schedule, for which the argument fails, so its ``compute`` runs its full circuit. ``compute`` returns ``energies=None``: the circuit's energy includes the retired layers,
 which the wavefront does not simulate (the Simulator records it). Divergence is reported as by the
 full circuit (``DivergenceError`` naming the tick and the layer) for the populations the wavefront
 computes; an overflow confined to retired layers, which the full circuit would report, cannot touch
 the step's updates, and the wavefront, like BP, does not see it.
 
-Implementation: :func:`neurosim.circuit.ops.zil_wavefront`, one numba call on dense networks
-(:func:`neurosim.kernels.dense.zil_wavefront`, composing the dense kernels), the layer contract of
-:mod:`neurosim.circuit.generic` on conv networks and RNNs; both report their work to the counters.
+Implementation: the wavefront schedule (ops ``error L, hebbian L, feedback L``; then per tick
+``relax l`` from a zero error, ``error l``, ``feedback l``, ``hebbian l``) runs in one compiled call
+on dense networks and on the NumPy reference backend for conv networks and RNNs; the counts come
+from the same ops.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..circuit import ops, work
-from .base import Step, raise_divergence, register
+from ..circuit import work
+from ..circuit.schedule import Schedule
+from .base import register
 from .il import IL
-
-# What the wavefront takes as given; a subclass overriding one of these runs the full circuit.
-_CIRCUIT_HOOKS = ("feedforward_and_clamp", "_initialise", "begin", "tick", "end", "_take")
 
 
 @register
@@ -115,54 +114,49 @@ class ZIL(IL):
         return {"macs": 2 * S + F_L + ticks * (Q + R), "ticks": ticks, "critical_path": path}
 
     def wavefront_applies(self, net) -> bool:
-        """True when this variant is Z-IL as defined here (the three conditions), so ``compute`` may
-        run the event-driven wavefront; False for subclasses that change one of them."""
-        if self.hyper["gamma"] != 1.0:
-            return False
-        cls = type(self)
-        if cls is ZIL:
-            return True
-        if any(getattr(cls, hook) is not getattr(ZIL, hook) for hook in _CIRCUIT_HOOKS):
-            return False
-        return (self.n_ticks(net) == net.n_layers - 1
-                and np.array_equal(self.update_ticks(net), ZIL.update_ticks(self, net)))
+        """Whether this variant's full-circuit schedule is Z-IL's, op for op (so ``compute`` may run
+        the wavefront); False for a subclass whose schedule differs in any op."""
+        return self.schedule(net).ticks == _circuit_of_zil(net).ticks
 
-    def _start(self, net, ws, x, y) -> None:
-        """Tick 0 of the wavefront: what ``feedforward_and_clamp`` and ``output_error`` do, with the
-        loss taken from ``e_L = y - mu_L`` (one subtraction and one dot instead of two passes)."""
-        ops.feedforward(net, ws, x)
-        output = ws.layer("values", net.n_layers).copy()
-        ops.output_error(net, ws, output, y)
-        start = ws.s_off[net.n_layers]
-        error = ws.errors[start:start + output.size]
-        loss = 0.5 * float(np.dot(error, error)) / ws.batch
-        if not math.isfinite(loss):
-            # The shared path names the layer that overflowed; if it does not raise (only a float32
-            # dot overflowed), its loss stands.
-            self.feedforward_and_clamp(net, ws, x, y)
-            ops.output_error(net, ws, output, y)
-            loss = self._loss
-        self._output, self._loss = output, loss
-        ops.clamp_output(net, ws, y)
+    def wavefront(self, net) -> Schedule:
+        """The event-driven schedule: tick 0 ``e_L``, its Hebbian term and feedback; tick ``L - l``
+        only layer ``l``: ``x_l += f'(x_l) * fb_l`` (its error is still 0), ``e_l = x_l - mu_l``,
+        ``fb_{l-1} = e_l W_l``, its Hebbian term."""
+        L = net.n_layers
+        schedule = Schedule(output="mse").new_tick().error(L).energy()
+        if L >= 2:
+            schedule.feedback(L)
+        schedule.hebbian(L, -1.0)
+        for layer in range(L - 1, 0, -1):
+            schedule.new_tick().relax(layer, 1.0, zero_error=True).error(layer).energy()
+            if layer >= 2:
+                schedule.feedback(layer)
+            schedule.hebbian(layer, -1.0)
+        return schedule
 
-    def sgd_step(self, net, x, y, lr, scratch):
-        """No fused update: a training step is :meth:`compute` (the wavefront) and the optimiser."""
-        return None
-
-    def compute(self, net, x, y) -> Step:
-        """The training path: the event-driven wavefront (see the module docstring).
-
-        Tick 0 as the circuit does it (forward pass, loss, clamp, ``e_L = y - mu_L``), then
-        :func:`neurosim.circuit.ops.zil_wavefront`: on tick ``L - l`` only layer ``l``'s value, error,
-        feedback and Hebbian term. Non-finite values raise :class:`neurosim.DivergenceError` naming
-        the tick and layer, as the full circuit does.
-        """
-        x, y, ws = self.prepare(net, x, y)  # an RNN learns its depth here
+    def step_schedule(self, net) -> Schedule:
+        """What ``compute`` and a training step run: the wavefront where it applies."""
         if not self.wavefront_applies(net):
-            return super().compute(net, x, y)
-        grads = np.zeros_like(net.params)
-        self._start(net, ws, x, y)
-        tick, layer = ops.zil_wavefront(net, ws, -1.0 / ws.batch, grads)
-        if tick >= 0:
-            raise_divergence(self, net, ws, tick, layer)
-        return Step(grads, self._loss, self._output, None)
+            return self.schedule(net)
+        cache = self.__dict__.setdefault("_wavefronts", {})
+        if net.n_layers not in cache:
+            cache[net.n_layers] = self.wavefront(net)
+        return cache[net.n_layers]
+
+    def compute(self, net, x, y):
+        """The training path: the wavefront (see the module docstring); ``energies`` is None there,
+        since the retired layers are not simulated."""
+        step = super().compute(net, x, y)
+        if self.wavefront_applies(net):
+            step.energies = None
+        return step
+
+
+_CIRCUITS: dict = {}
+
+
+def _circuit_of_zil(net) -> Schedule:
+    """Z-IL's own full-circuit schedule for a network of this depth (built once per depth)."""
+    if net.n_layers not in _CIRCUITS:
+        _CIRCUITS[net.n_layers] = IL.build_schedule(ZIL(), net)
+    return _CIRCUITS[net.n_layers]
