@@ -1,4 +1,4 @@
-"""Ticks per second of the fused numba IL inference loop against the NumPy reference.
+"""Ticks per second of IL's inference on the compiled schedule loop against the NumPy reference.
 
 Both run the same inference phase (feed-forward init, output clamp, T ticks of parallel relaxation)
 on the same network and data, interleaved round by round so machine noise hits both alike. Reports
@@ -17,7 +17,7 @@ import numpy as np
 
 from benchlib import time_per_call, write_json
 import neurosim as ns
-from neurosim.circuit import ops
+from neurosim.circuit.schedule import Run
 from neurosim.kernels import reference
 from neurosim import threads as blas
 
@@ -27,15 +27,12 @@ DTYPES = ("float32", "float64")
 
 
 def numba_inference(net, x, y, T, gamma):
+    # IL's schedule without its Hebbian terms, in one compiled call (feed-forward, clamp, T ticks).
+    schedule = ns.variant("il", T=T, gamma=gamma).schedule(net).inference_only()
     ws = net.workspace(x.shape[0])
-    grads = np.zeros_like(net.params)
-    update = np.full(net.n_layers + 1, T + 1, dtype=np.int64)  # inference only: no Hebbian term
 
     def run():
-        ops.feedforward(net, ws, x)
-        ops.clamp_output(net, ws, y)
-        ops.predict_errors(net, ws, net.n_layers)
-        ops.relax(net, ws, gamma, T, update, -1.0 / x.shape[0], grads)
+        Run(schedule, net, ws, y).step(x, y)
     return run
 
 

@@ -1,4 +1,4 @@
-"""The fused IL training step (one kernel: inference + Hebbian SGD update) against its references.
+"""The fused IL training step (one call: inference + Hebbian SGD update) against its references.
 
 Oracles: the NumPy reference ``reference.relax_and_learn``, and the unfused path
 (``variant.compute`` then ``SGD.step``), in float64 to rounding; bitwise-unchanged parameters
@@ -54,12 +54,7 @@ def test_fused_hidden_errors_are_exactly_zero_below_the_error_front():
     """Lemma 1 exactly: the feed-forward pass that also measures max|W| sums as the tick kernel does."""
     net, x, y = _problem([6, 9, 9, 9, 4], 3, "tanh", dtype="float32")
     ws = net.workspace(3)
-    variant = ns.variant("il", T=1, gamma=0.1)
-    ns.Trainer(net.copy(), variant, ns.optim.SGD(lr=0.1)).step(x, y)  # warm the kernels
-    from neurosim.circuit import ops
-    scratch = np.empty_like(net.params)
-    output = np.empty((3, 4), dtype=np.float32)
-    ops.relax_and_learn(net, ws, x, y, 0.1, 1, 0.0, output, scratch)
+    ns.Trainer(net, ns.variant("il", T=1, gamma=0.1), ns.optim.SGD(lr=1e-3)).step(x, y)
     # After one tick the error has reached layer L - 1 only: layers 1..L-2 are exactly 0.
     for layer in range(1, net.n_layers - 1):
         assert np.all(ws.layer("errors", layer) == 0.0)

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurosim import activations
+from neurosim.circuit.schedule import Schedule
 from neurosim.kernels import dense
+from neurosim.kernels import schedule as schedule_kernels
 from neurosim.kernels import reference as ref
 from neurosim.kernels.layout import DenseWorkspace, param_offsets
 
@@ -77,10 +79,50 @@ class Case:
         dense.feedforward(self.params, self.w_off, self.b_off, ws.s_off, ws.sizes, ws.batch, self.code,
                           ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
 
-    def predict_errors(self, first_layer=1):
+    def run(self, schedule, grads=None):
+        """Run every tick of ``schedule`` through the compiled loop; ``(energies, grads, (tick, layer))``."""
         ws = self.ws
-        return dense.predict_errors(self.params, self.params, self.w_off, self.b_off, ws.s_off, ws.sizes, ws.batch,
-                                    first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
+        code, args, tick_start = schedule.encoded()
+        energies = np.full(schedule.n_ticks + 1, np.nan)
+        grads = np.zeros(self.params.shape, dtype=self.dtype) if grads is None else grads
+        scratch = np.empty(int(max(self.sizes[l] * self.sizes[l - 1] for l in range(1, self.L + 1))),
+                           dtype=self.dtype)
+        predicted = np.empty((ws.batch, self.sizes[-1]), dtype=self.dtype)
+        where = schedule_kernels.run_schedule(
+            code, args, tick_start, 0, schedule.n_ticks, self.params, self.params, self.w_off, self.b_off,
+            ws.s_off, ws.sizes, ws.batch, self.code, self.y, ws.values, ws.acts, ws.preds, ws.errors,
+            ws.feedback, grads, scratch, predicted, energies)
+        return energies, grads, tuple(int(v) for v in where)
+
+    def predict_errors(self, first_layer=1):
+        """mu_l, e_l for l >= first_layer with the feedback e_l W_l formed in the same pass, e_l
+        refreshed below; returns the energy (the ops IL's ticks end with)."""
+        schedule = Schedule(output="mse").new_tick()
+        for layer in range(1, first_layer):
+            schedule.error(layer)
+        for layer in range(first_layer, self.L + 1):
+            schedule.predict(layer, with_feedback=True)
+        return self.run(schedule.energy())[0][0]
+
+    def il_schedule(self, gamma, n_ticks, update_tick, scale_b=-1.0, check_tick_0=True):
+        """IL's ticks as schedule ops (tick 0: the energy, unless ``check_tick_0`` is False, and the
+        Hebbian terms due then)."""
+        schedule = Schedule(output="mse").new_tick()
+        for tick in range(n_ticks + 1):
+            if tick > 0:
+                schedule.new_tick()
+                for layer in range(1, self.L):
+                    schedule.relax(layer, gamma)
+                if self.L >= 2:
+                    schedule.error(1)
+                for layer in range(2, self.L + 1):
+                    schedule.predict(layer, with_feedback=True)
+            if tick > 0 or check_tick_0:
+                schedule.energy()
+            for layer in range(1, self.L + 1):
+                if update_tick[layer] == tick:
+                    schedule.hebbian(layer, scale_b)
+        return schedule
 
     def perturbed_state(self, noise=0.3):
         """Feed-forward, clamp x_L = y, move hidden values off their predictions, keep acts = phi(x)."""
@@ -190,7 +232,10 @@ def test_compute_feedback(path, dtype):
         ws.errors[:] = c.rng.normal(size=ws.errors.shape)
         ws.feedback[:] = np.nan
         state = c.snapshot()
-        dense.compute_feedback(c.params, c.w_off, ws.s_off, ws.sizes, ws.batch, ws.errors, ws.feedback)
+        schedule = Schedule().new_tick()
+        for layer in range(2, c.L + 1):
+            schedule.feedback(layer)
+        c.run(schedule)
         c.close_layers("feedback", ref.feedback(c.weights, state), range(1, c.L))
 
     check()
@@ -206,8 +251,8 @@ def test_relax_tick(path, dtype):
         c.predict_errors(1)  # leaves the feedback relax_tick expects
         state = c.snapshot()
         ws = c.ws
-        energy = dense.relax_tick(c.params, c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code,
-                                  c.cast(gamma), ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
+        energies, _, _ = c.run(c.il_schedule(gamma, 1, np.full(c.L + 1, -1)))
+        energy = energies[1]
         expect_energy = ref.relax_tick(c.weights, c.biases, c.act, gamma, state)
         layers = range(1, c.L + 1)
         for buffer, expect in (("values", state.values), ("acts", state.acts), ("preds", state.preds),
@@ -266,11 +311,7 @@ def test_relax(path, dtype):
         update_tick = np.array([0] + data.draw(st.lists(st.integers(0, n_ticks), min_size=c.L,
                                                         max_size=c.L)), dtype=np.int64)
         scale = -1.0 / c.batch
-        grads = np.full(c.params.shape, np.nan, dtype=c.dtype)
-        energy = np.full(n_ticks + 1, np.nan)
-        tick, layer = dense.relax(c.params, c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code,
-                                  c.cast(gamma), n_ticks, ws.values, ws.acts, ws.preds, ws.errors,
-                                  ws.feedback, update_tick, c.cast(scale), grads, energy)
+        energy, grads, (tick, layer) = c.run(c.il_schedule(gamma, n_ticks, update_tick))
         expect_grads, expect_energy, expect_where = ref.relax(c.weights, c.biases, c.act, gamma, n_ticks,
                                                               state, update_tick, scale)
         assert (tick, layer) == expect_where == (-1, -1)
@@ -289,14 +330,9 @@ def test_relax(path, dtype):
 
 
 def _relax_to_failure(c, gamma, n_ticks):
-    ws = c.ws
     state = c.snapshot()
     update_tick = np.full(c.L + 1, n_ticks, dtype=np.int64)
-    grads = np.zeros(c.params.shape, dtype=c.dtype)
-    energy = np.zeros(n_ticks + 1)
-    got = dense.relax(c.params, c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code, c.cast(gamma),
-                      n_ticks, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, update_tick,
-                      c.cast(-1.0 / c.batch), grads, energy)
+    energy, _, got = c.run(c.il_schedule(gamma, n_ticks, update_tick, check_tick_0=False))
     with np.errstate(all="ignore"):
         _, expect_energy, expect = ref.relax(c.weights, c.biases, c.act, gamma, n_ticks, state,
                                              update_tick, -1.0 / c.batch)

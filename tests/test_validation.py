@@ -12,9 +12,10 @@ import pytest
 
 import neurosim as ns
 from neurosim.kernels import dense
+from neurosim.kernels import schedule as schedule_kernels
 
-KERNELS = ("feedforward", "predict_errors", "compute_feedback", "relax_tick", "hebbian_update", "relax",
-           "backprop_layer", "backprop")
+KERNELS = {dense: ("feedforward", "hebbian_update", "backprop_layer", "backprop"),
+           schedule_kernels: ("run_schedule", "run_step")}
 
 
 @pytest.fixture
@@ -28,8 +29,9 @@ def no_kernels(monkeypatch):
             raise AssertionError(f"kernel {name} ran before the input was validated")
         return kernel
 
-    for name in KERNELS:
-        monkeypatch.setattr(dense, name, trap(name))
+    for module, names in KERNELS.items():
+        for name in names:
+            monkeypatch.setattr(module, name, trap(name))
     yield calls
     assert calls == []
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 import neurosim as ns
 from neurosim import counting
-from neurosim.circuit import ops
 from neurosim.kernels import reference
 from neurosim.variants._common import cosine, layer_views, loss_and_grads, softmax
 

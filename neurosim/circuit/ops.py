@@ -86,32 +86,6 @@ def feedback(net, ws, layer: int, tick: int = 0, back=None) -> None:
         work.emit(counter, tick, work.cached(net, ws, ("feedback", layer), lambda: [work.feedback(net, ws.batch, layer)]))
 
 
-def predict_errors(net, ws, first_layer: int = 1, tick: int = 0, back=None) -> float:
-    """mu_l, e_l for l >= first_layer (and feedback); returns the energy (batch mean)."""
-    if _generic(net, back):
-        return generic.predict_errors(net, ws, first_layer, tick)
-    energy = dense.predict_errors(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
-                                  first_layer, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
-    counter = counting.sink()
-    if counter is not None:
-        for layer in range(first_layer, net.n_layers + 1):
-            work.emit(counter, tick, work.prediction(net, ws.batch, layer, layer >= 2))
-    return float(energy)
-
-
-def relax_tick(net, ws, gamma: float, tick: int, back=None) -> float:
-    """One parallel relaxation tick of every hidden layer; returns the energy after it."""
-    if _generic(net, back):
-        return generic.relax_tick(net, ws, gamma, tick)
-    energy = dense.relax_tick(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
-                              net.act_code, ws.values.dtype.type(gamma),
-                              ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch)))
-    return float(energy)
-
-
 def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
     """Write layer ``layer``'s Hebbian term ``scale * e_l^T phi(x_{l-1})`` into ``grads``."""
     if _generic(net):
@@ -121,75 +95,6 @@ def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> 
     counter = counting.sink()
     if counter is not None:
         work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
-
-
-def relax(net, ws, gamma: float, n_ticks: int, update_tick: np.ndarray, grad_scale: float,
-          grads: np.ndarray, back=None) -> tuple:
-    """The fused inference phase (see :func:`neurosim.kernels.dense.relax`).
-
-    Returns ``(energies (n_ticks + 1,), (tick, layer))``; ``(tick, layer) = (-1, -1)`` when every
-    value stayed finite.
-    """
-    if _generic(net, back):
-        return generic.relax(net, ws, gamma, n_ticks, update_tick, grad_scale, grads)
-    energies = np.zeros(n_ticks + 1, dtype=np.float64)
-    dtype = ws.values.dtype.type
-    tick, layer = dense.relax(net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
-                              net.act_code, dtype(gamma), n_ticks, ws.values, ws.acts, ws.preds,
-                              ws.errors, ws.feedback, update_tick, dtype(grad_scale), grads, energies)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit_phase(counter, net, ws, work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch)),
-                        update_tick, n_ticks, tick)
-    return energies, (int(tick), int(layer))
-
-
-def relax_and_learn(net, ws, x, y, gamma: float, n_ticks: int, lr: float, output: np.ndarray,
-                    scratch: np.ndarray, back=None) -> tuple:
-    """A whole IL training step with plain SGD in one kernel call (see
-    :func:`neurosim.kernels.dense.relax_and_learn`): dense networks only.
-
-    Counts exactly what the unfused path counts (feed-forward, output error, its feedback, the
-    relaxation ticks and the Hebbian terms at the last tick). Returns
-    ``(status, tick, layer, loss, energies)`` with the kernel's status codes.
-    """
-    dtype = ws.values.dtype.type
-    energies = np.zeros(n_ticks + 1, dtype=np.float64)
-    param_bound = np.zeros(net.n_layers + 1, dtype=np.float64)
-    status, tick, layer, loss = dense.relax_and_learn(
-        net.params, _back(net, back), net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, dtype(gamma),
-        n_ticks, x, y, ws.values, ws.acts, ws.preds, ws.errors, ws.feedback, dtype(lr / ws.batch),
-        _SAFE_LIMIT[ws.values.dtype], energies, output, param_bound, scratch)
-    counter = counting.sink()
-    if counter is not None:
-        stopped_at = tick if status == 1 else -1
-        plan = ws.__dict__.setdefault("_work_templates", {}).get(("learn_plan", n_ticks, stopped_at))
-        if plan is None:
-            plan = _learn_plan(net, ws, n_ticks, stopped_at)
-        for template, first, last in plan:
-            counter.record_ticks(template, first, last)
-    return int(status), int(tick), int(layer), float(loss), energies
-
-
-# Parameters below a quarter of the dtype's largest value cannot overflow from one bounded update
-# (see dense.hebbian_learn).
-_SAFE_LIMIT = {np.dtype(name): 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
-
-
-def _learn_plan(net, ws, n_ticks, stopped_at) -> list:
-    """The events of :func:`relax_and_learn` as ``(template, first tick, last tick)``, built once."""
-    plan = [(work.cached(net, ws, ("feedforward",), lambda: [
-        work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]), 0, 0)]
-    if stopped_at != 0:
-        plan.append((work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]), 0, 0))
-        if net.n_layers >= 2:
-            plan.append((work.cached(net, ws, ("feedback", net.n_layers),
-                                     lambda: [work.feedback(net, ws.batch, net.n_layers)]), 0, 0))
-        tick_events = work.cached(net, ws, ("relax_tick",), lambda: work.relax_tick(net, ws.batch))
-        update_tick = np.full(net.n_layers + 1, n_ticks, dtype=np.int64)
-        plan.extend(work.phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at))
-    ws.__dict__["_work_templates"][("learn_plan", n_ticks, stopped_at)] = plan
-    return plan
 
 
 def backprop_layer(net, ws, layer: int, tick: int) -> None:
@@ -223,23 +128,3 @@ def backprop(net, ws, y, grads: np.ndarray) -> None:
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
 
 
-def zil_wavefront(net, ws, grad_scale: float, grads: np.ndarray) -> tuple:
-    """Z-IL's step as an event-driven schedule (see :mod:`neurosim.variants.zil`), after
-    :func:`feedforward`, :func:`clamp_output` and :func:`output_error`:
-
-        tick 0:      Hebbian term of layer L, fb_{L-1} = e_L W_L
-        tick L - l:  x_l += f'(x_l) * fb_l,  e_l = x_l - mu_l,  fb_{l-1} = e_l W_l,  Hebbian term of l
-
-    One call of :func:`neurosim.kernels.dense.zil_wavefront` (a composition of the dense kernels).
-    Returns ``(tick, layer)`` of the first non-finite value or error, ``(-1, -1)`` if finite.
-    """
-    if _generic(net):
-        return generic.zil_wavefront(net, ws, grad_scale, grads)
-    tick, layer = dense.zil_wavefront(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch,
-                                          net.act_code, ws.values, ws.acts, ws.preds, ws.errors,
-                                          ws.feedback, ws.values.dtype.type(grad_scale), grads)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit_schedule(counter, net, ws, ("wavefront", tick),
-                           lambda: work.wavefront(net, ws.batch, stopped_at=tick))
-    return int(tick), int(layer)

@@ -66,11 +66,6 @@ def feedback(net, batch, layer) -> tuple:
     return ("feedback", layer, net.feedback_macs(layer, batch), 0, batch * _size(net, layer))
 
 
-def value_updates(net, batch) -> list:
-    """x_l += gamma(-e_l + f'(x_l) * fb_l) and a_l = f(x_l), hidden layers."""
-    return [value_update(net, batch, layer) for layer in range(1, net.n_layers)]
-
-
 def value_update(net, batch, layer) -> tuple:
     """One hidden layer's x_l += gamma(-e_l + f'(x_l) * fb_l), a_l = f(x_l)."""
     return ("value_update", layer, 0, 3 * batch * _size(net, layer), batch * _size(net, layer))
@@ -107,51 +102,9 @@ def derivative(net, batch, layer) -> tuple:
     return ("derivative", layer, 0, 2 * batch * _size(net, layer), 0)
 
 
-def relax_tick(net, batch) -> list:
-    """One parallel tick: every hidden value, then predictions, errors and feedback of l = 2..L."""
-    events = value_updates(net, batch)
-    for layer in range(2, net.n_layers + 1):
-        events += prediction(net, batch, layer, True)
-    return events
-
-
 def emit(counter, tick: int, events) -> None:
     """Record ``events`` (a list or a :class:`Template`) at ``tick``."""
     counter.record_ticks(events if isinstance(events, Template) else Template(events), tick, tick)
-
-
-def emit_phase(counter, net, ws, tick_events, update_tick, n_ticks: int, stopped_at: int) -> None:
-    """Record a fused inference phase: ``tick_events`` on ticks 1..last and each layer's Hebbian
-    term at its tick, in execution order. ``stopped_at`` is the tick a divergence stopped it (-1: none);
-    that tick's work ran, its Hebbian terms did not. The plan is built once per schedule."""
-    key = ("phase", id(tick_events), n_ticks, stopped_at, update_tick.tobytes())
-    cache = ws.__dict__.setdefault("_work_templates", {})
-    plan = cache.get(key)
-    if plan is None:
-        plan = cache[key] = phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at)
-    for template, first, last in plan:
-        counter.record_ticks(template, first, last)
-
-
-def phase_plan(net, ws, tick_events, update_tick, n_ticks, stopped_at) -> list:
-    last = n_ticks if stopped_at < 0 else stopped_at
-    due = {}
-    for layer in range(1, net.n_layers + 1):
-        tick = int(update_tick[layer])
-        if 0 <= tick <= last and (stopped_at < 0 or tick < stopped_at):
-            due.setdefault(tick, []).append(layer)
-    plan, start = [], 1
-    for tick in sorted(due):
-        if tick >= 1:
-            if tick >= start:
-                plan.append((tick_events, start, tick))
-            start = tick + 1
-        layers = tuple(due[tick])
-        plan.append((cached(net, ws, ("hebbian",) + layers,
-                            lambda: [hebbian(net, ws.batch, layer) for layer in layers]), tick, tick))
-    if last >= start:
-        plan.append((tick_events, start, last))
-    return plan
 
 
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
@@ -160,50 +113,6 @@ def wavefront_value(net, batch, layer) -> tuple:
     e_l = 0 there is no -e_l term (no message from the error neuron), and a_l = f(x_l) is not formed:
     only the retired prediction of layer l + 1 would read it."""
     return ("value_update", layer, 0, 3 * batch * _size(net, layer), 0)
-
-
-def wavefront_error(net, batch, layer) -> tuple:
-    """e_l = x_l - mu_l against the unchanged prediction (x_{l-1} has not moved yet)."""
-    return ("error", layer, 0, batch * _size(net, layer), 0)
-
-
-def wavefront(net, batch, stopped_at: int = -1) -> list:
-    """Z-IL's step after the forward pass and e_L, as ``[(tick, events), ...]``: at tick 0 layer L's
-    feedback and Hebbian term; at tick t = L - l the value, error, feedback (l >= 2) and Hebbian term
-    of layer l only (see :mod:`neurosim.variants.zil`). ``stopped_at``: the tick a divergence stopped
-    it (-1: none); that tick's value and error ran, nothing after them."""
-    n_layers = net.n_layers
-    schedule = [(0, ([feedback(net, batch, n_layers)] if n_layers >= 2 else [])
-                 + [hebbian(net, batch, n_layers)])]
-    for layer in range(n_layers - 1, 0, -1):
-        tick = n_layers - layer
-        events = [wavefront_value(net, batch, layer), wavefront_error(net, batch, layer)]
-        if tick == stopped_at:
-            schedule.append((tick, events))
-            break
-        if layer >= 2:
-            events.append(feedback(net, batch, layer))
-        events.append(hebbian(net, batch, layer))
-        schedule.append((tick, events))
-    return schedule
-
-
-def emit_schedule(counter, net, ws, key, build) -> None:
-    """Record ``build() -> [(tick, events), ...]`` (built once per workspace): a detailed
-    :class:`neurosim.counting.Counter` gets each tick's events at that tick, in order; the always-on
-    totals, which keep no ticks, one combined template (one dict update per call)."""
-    cache = ws.__dict__.setdefault("_work_templates", {})
-    full_key = (net.n_layers,) + tuple(key)
-    plan = cache.get(full_key)
-    if plan is None:
-        steps = [(tick, Template(events)) for tick, events in build()]
-        plan = cache[full_key] = (steps, Template([event for _, events in steps for event in events]))
-    steps, combined = plan
-    if isinstance(counter, counting.Counter):
-        for tick, template in steps:
-            counter.record_ticks(template, tick, tick)
-    else:
-        counter.record_ticks(combined, 0, 0)
 
 
 # -- COPI (neurosim.variants.copi): decorrelated inputs and the per-synapse weight rule ---------------

@@ -69,7 +69,6 @@ class ShapedWorkspace(DenseWorkspace):
     def __init__(self, shapes, batch: int, dtype):
         self.shapes = [tuple(int(n) for n in shape) for shape in shapes]
         super().__init__([int(np.prod(shape)) for shape in self.shapes], batch, dtype)
-        self.memo = None  # what the generic path last computed each layer from
         self._views = {}
         for name in self.BUFFERS:
             buf = getattr(self, name)
