@@ -124,7 +124,10 @@ class Schedule:
 
     @property
     def moves_weights(self) -> bool:
-        return any(op.name == "learn" for ops in self.ticks for op in ops)
+        found = self.__dict__.get("_moves_weights")
+        if found is None:
+            found = self.__dict__["_moves_weights"] = any(op.name == "learn" for ops in self.ticks for op in ops)
+        return found
 
     def encoded(self) -> tuple:
         """``(code int64 (n, 4), args float64 (n, 2), tick_start int64 (T + 2,))`` for the numba
@@ -200,8 +203,31 @@ class Schedule:
         cache = self.__dict__.setdefault("_templates", {})
         found = cache.get(key)
         if found is None:
-            found = cache[key] = [work.Template([event for op in ops for event in _events(net, batch, op)])
-                                  for ops in self.ticks]
+            shared = {}  # ticks with the same ops share one template (see plan)
+            found = []
+            for ops in self.ticks:
+                ops_key = tuple(ops)
+                if ops_key not in shared:
+                    shared[ops_key] = work.Template([event for op in ops for event in _events(net, batch, op)])
+                found.append(shared[ops_key])
+            cache[key] = found
+        return found
+
+    def plan(self, net, batch: int, first: int, last: int) -> list:
+        """``[(template, first tick, last tick), ...]``: ticks ``first..last`` with runs of identical
+        ticks merged, so recording T alike ticks costs one call (built once per range)."""
+        key = (id(net), net.n_layers, batch, first, last)
+        cache = self.__dict__.setdefault("_plans", {})
+        found = cache.get(key)
+        if found is None:
+            templates = self.templates(net, batch)
+            found = []
+            for tick in range(first, last + 1):
+                if found and found[-1][0] is templates[tick]:
+                    found[-1][2] = tick
+                else:
+                    found.append([templates[tick], tick, tick])
+            found = cache[key] = [tuple(entry) for entry in found]
         return found
 
     def partial(self, net, batch: int, tick: int):
@@ -346,11 +372,12 @@ class Run:
         tick, layer = int(stopped[0]), int(stopped[1])
         counter = counting.sink()
         if counter is not None:
-            templates = self.schedule.templates(self.net, self.ws.batch)
-            end = last if tick < 0 else tick
-            for t in range(first, end + 1):
-                template = templates[t] if t != tick else self.schedule.partial(self.net, self.ws.batch, t)
-                counter.record_ticks(template, t, t)
+            end = last if tick < 0 else tick - 1
+            if end >= first:
+                for template, start, stop in self.schedule.plan(self.net, self.ws.batch, first, end):
+                    counter.record_ticks(template, start, stop)
+            if tick >= 0:
+                counter.record_ticks(self.schedule.partial(self.net, self.ws.batch, tick), tick, tick)
         if tick >= 0:
             self.stopped = (tick, layer)
         return tick, layer

@@ -22,44 +22,61 @@ def _relax_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, error
     """x_l += rate (-e_l + f'(x_l) * fb_l);  a_l = f(x_l)."""
     start = s_off[layer]
     stop = start + batch * sizes[layer]
+    x, a, e, fb = values[start:stop], acts[start:stop], errors[start:stop], feedback[start:stop]
     if act_code == 1:  # its own loop, without the activation switch, so LLVM vectorises it
         one = const(1.0, rate)
-        for k in range(start, stop):
-            ak = acts[k]
-            v = values[k] + rate * (feedback[k] * (one - ak * ak) - errors[k])
-            values[k] = v
-            acts[k] = tanh(v)
+        for k in range(x.shape[0]):
+            ak = a[k]
+            v = x[k] + rate * (fb[k] * (one - ak * ak) - e[k])
+            x[k] = v
+            a[k] = tanh(v)
         return
-    for k in range(start, stop):
-        v = values[k]
-        v = v + rate * (-errors[k] + activate_deriv_given(act_code, v, acts[k]) * feedback[k])
-        values[k] = v
-        acts[k] = activate(act_code, v)
+    for k in range(x.shape[0]):
+        v = x[k]
+        v = v + rate * (-e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])
+        x[k] = v
+        a[k] = activate(act_code, v)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _relax_front(s_off, sizes, batch, layer, act_code, rate, values, acts, feedback):
+    """x_l += rate f'(x_l) * fb_l: the relaxation from a zero error, a_l left as it was."""
+    start = s_off[layer]
+    stop = start + batch * sizes[layer]
+    x, a, fb = values[start:stop], acts[start:stop], feedback[start:stop]
+    for k in range(x.shape[0]):
+        v = x[k]
+        x[k] = v + rate * (activate_deriv_given(act_code, v, a[k]) * fb[k])
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _relax_fixed_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, preds, errors, feedback):
     """x_l += rate (-e_l + f'(mu_l) * fb_l); mu_l and a_l = f(mu_l) stay at their feed-forward values."""
     start = s_off[layer]
-    for k in range(start, start + batch * sizes[layer]):
-        gain = activate_deriv_given(act_code, preds[k], acts[k])
-        values[k] = values[k] + rate * (-errors[k] + gain * feedback[k])
+    stop = start + batch * sizes[layer]
+    x, a, mu, e, fb = values[start:stop], acts[start:stop], preds[start:stop], errors[start:stop], feedback[start:stop]
+    for k in range(x.shape[0]):  # slices, so k >= 0 is known and the loop vectorises
+        gain = activate_deriv_given(act_code, mu[k], a[k])
+        x[k] = x[k] + rate * (-e[k] + gain * fb[k])
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _error_layer(s_off, sizes, batch, layer, values, preds, errors):
     start = s_off[layer]
-    for k in range(start, start + batch * sizes[layer]):
-        errors[k] = values[k] - preds[k]
+    stop = start + batch * sizes[layer]
+    x, mu, e = values[start:stop], preds[start:stop], errors[start:stop]
+    for k in range(x.shape[0]):
+        e[k] = x[k] - mu[k]
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _presynaptic_norm(s_off, sizes, batch, layer, acts, eps):
     """n_l = mean_b ||a_{l-1}||^2 + 1 + eps (float64)."""
     start = s_off[layer - 1]
+    a = acts[start:start + batch * sizes[layer - 1]]
     total = 0.0
-    for k in range(start, start + batch * sizes[layer - 1]):
-        total += np.float64(acts[k]) * np.float64(acts[k])
+    for k in range(a.shape[0]):
+        total += np.float64(a[k]) * np.float64(a[k])
     return total / batch + 1.0 + eps
 
 
@@ -146,8 +163,9 @@ def _energy(s_off, sizes, batch, mode, values, preds, errors):
     n_layers = sizes.shape[0] - 1
     total = 0.0
     stop = s_off[n_layers] if mode == 1 else s_off[n_layers] + batch * sizes[n_layers]
-    for k in range(s_off[1], stop):
-        total += np.float64(errors[k]) * np.float64(errors[k])
+    e = errors[s_off[1]:stop]
+    for k in range(e.shape[0]):
+        total += np.float64(e[k]) * np.float64(e[k])
     total *= 0.5
     if mode == 1:
         x = _block(values, s_off, sizes, batch, n_layers)
@@ -192,20 +210,16 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                 _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
             elif op == RELAX:
                 if code[k, 2] == 1:  # from a zero error, nothing downstream reads a_l (Z-IL's front)
-                    rate = const(args[k, 0], values[0])
-                    start = s_off[layer]
-                    for m in range(start, start + batch * sizes[layer]):
-                        v = values[m]
-                        values[m] = v + rate * (activate_deriv_given(act_code, v, acts[m]) * feedback[m])
+                    _relax_front(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                                 values, acts, feedback)
                 else:
                     _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
                                  values, acts, errors, feedback)
             elif op == RESET:
                 value = const(args[k, 0], values[0])
                 start = s_off[layer]
-                for m in range(start, start + batch * sizes[layer]):
-                    values[m] = value
-                    acts[m] = activate(act_code, value)
+                values[start:start + batch * sizes[layer]] = value
+                acts[start:start + batch * sizes[layer]] = activate(act_code, value)
             elif op == RELAX_FIXED:
                 _relax_fixed_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
                                    values, acts, preds, errors, feedback)
@@ -253,9 +267,10 @@ def sgd_update(params, grads, lr):
 def _param_bound(params, w_off, b_off, sizes, bound):
     """bound[l] = sqrt(sum W_l^2 + sum b_l^2) >= max(|W_l|, |b_l|) (inf if the squares overflow)."""
     for layer in range(1, sizes.shape[0]):
+        block = params[w_off[layer]:b_off[layer] + sizes[layer]]
         total = 0.0
-        for k in range(w_off[layer], b_off[layer] + sizes[layer]):
-            total += np.float64(params[k]) * np.float64(params[k])
+        for k in range(block.shape[0]):
+            total += np.float64(block[k]) * np.float64(block[k])
         bound[layer] = np.sqrt(total)
 
 
