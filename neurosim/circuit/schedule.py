@@ -147,8 +147,11 @@ class Schedule:
     def learns_at_the_end(self) -> bool:
         """Whether the only ops that write gradients are ``hebbian`` ops of the last tick (so a plain
         SGD step can apply them straight to the weights)."""
-        return (not self.moves_weights
-                and all(op.name != "hebbian" for ops in self.ticks[:-1] for op in ops))
+        found = self.__dict__.get("_learns_at_the_end")
+        if found is None:
+            found = self.__dict__["_learns_at_the_end"] = (
+                not self.moves_weights and all(op.name != "hebbian" for ops in self.ticks[:-1] for op in ops))
+        return found
 
     @property
     def learn_rate(self):
@@ -337,36 +340,49 @@ class Run:
         would make a parameter non-finite; 3 the feed-forward pass overflowed; nothing updated unless 0).
         """
         net, ws, schedule = self.net, self.ws, self.schedule
-        last = schedule.n_ticks
         learn = lr is not None
-        at_end = learn and schedule.learns_at_the_end
-        code, args, tick_start = (schedule.inference_only() if at_end else schedule).encoded()
-        learn_code, learn_args, learn_start = schedule.encoded()
-        scratch, predicted = self._workspace_buffers()
+        key = (id(schedule), learn, id(net))
+        plan = ws.__dict__.get("_step_plans", {}).get(key)
+        if plan is None or plan[0] is not schedule:
+            plan = self._step_plan(learn)
+            ws.__dict__.setdefault("_step_plans", {})[key] = plan
+        (_, last, at_end, code, args, tick_start, learn_code, learn_args, learn_first, learn_last,
+         needs_grads, scratch, predicted, bound, limit, feedforward_template) = plan
         output = np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype)
-        bound = self.__dict__.get("_bound")
-        if bound is None:
-            bound = self._bound = np.zeros(net.n_layers + 1)
-        # No gradient array where the update needs none: Hebbian terms applied straight to the
-        # weights, or weights that moved during inference at one rate (then the update is a blend).
-        needs_grads = (schedule.inference_only() if at_end else schedule).writes_grads
-        learn_first, learn_last = learn_start[last], learn_start[last + 1] - 1
-        if learn and not at_end and schedule.learn_rate is not None:
-            needs_grads = False
-            learn_first = learn_last = schedule.first_learn_op
         grads = self.grads if needs_grads else _NO_GRADS[net.params.dtype]
         back = self.params if self.back is None else self.back
         status, tick, layer, loss = schedule_kernels.run_step(
             code, args, tick_start, last, learn_code, learn_args, learn_first, learn_last,
-            learn, at_end, 0.0 if lr is None else float(lr), _SAFE_LIMIT[net.params.dtype], x, y, net.params,
+            learn, at_end, 0.0 if lr is None else float(lr), limit, x, y, net.params,
             self.params, back, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values,
             ws.acts, ws.preds, ws.errors, ws.feedback, grads, scratch, predicted, self.energies, output, bound)
         counter = counting.sink()
         if counter is not None:
-            counter.record_ticks(_feedforward_template(net, ws), 0, 0)
+            counter.record_ticks(feedforward_template, 0, 0)
         if status != 3:
             self._count(0, last, (tick, layer) if status == 1 else (-1, -1))
         return int(status), int(tick), int(layer), float(loss), output
+
+    def _step_plan(self, learn: bool) -> tuple:
+        """Everything :meth:`step` passes that depends only on the schedule, the network and the
+        workspace (built once per workspace)."""
+        net, ws, schedule = self.net, self.ws, self.schedule
+        last = schedule.n_ticks
+        at_end = learn and schedule.learns_at_the_end
+        code, args, tick_start = (schedule.inference_only() if at_end else schedule).encoded()
+        learn_code, learn_args, learn_start = schedule.encoded()
+        # No gradient array where the update needs none: Hebbian terms applied straight to the
+        # weights, or weights that moved during inference at one rate (then the update is a blend).
+        needs_grads = (schedule.inference_only() if at_end else schedule).writes_grads
+        learn_first, learn_last = int(learn_start[last]), int(learn_start[last + 1] - 1)
+        if learn and not at_end and schedule.learn_rate is not None:
+            needs_grads = False
+            learn_first = learn_last = schedule.first_learn_op
+        scratch, predicted = self._workspace_buffers()
+        bound = np.zeros(net.n_layers + 1)
+        return (schedule, last, at_end, code, args, tick_start, learn_code, learn_args, learn_first,
+                learn_last, needs_grads, scratch, predicted, bound, _SAFE_LIMIT[net.params.dtype],
+                _feedforward_template(net, ws))
 
     def _count(self, first, last, stopped) -> tuple:
         tick, layer = int(stopped[0]), int(stopped[1])

@@ -25,7 +25,9 @@ class Scheduled(Variant):
 
     def schedule(self, net) -> Schedule:
         """This variant's schedule for ``net`` (built once per network shape)."""
-        cache = self.__dict__.setdefault("_schedules", weakref.WeakKeyDictionary())
+        cache = self.__dict__.get("_schedules")
+        if cache is None:
+            cache = self.__dict__["_schedules"] = weakref.WeakKeyDictionary()
         key = net.n_layers
         found = cache.get(net)
         if found is None or found[0] != key:

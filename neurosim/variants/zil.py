@@ -116,7 +116,11 @@ class ZIL(IL):
     def wavefront_applies(self, net) -> bool:
         """Whether this variant's full-circuit schedule is Z-IL's, op for op (so ``compute`` may run
         the wavefront); False for a subclass whose schedule differs in any op."""
-        return self.schedule(net).ticks == _circuit_of_zil(net).ticks
+        schedule = self.schedule(net)
+        verdict = schedule.__dict__.get("_is_zil_circuit")
+        if verdict is None:  # a schedule never changes once built: compare once
+            verdict = schedule.__dict__["_is_zil_circuit"] = schedule.ticks == _circuit_of_zil(net).ticks
+        return verdict
 
     def wavefront(self, net) -> Schedule:
         """The event-driven schedule: tick 0 ``e_L``, its Hebbian term and feedback; tick ``L - l``
