@@ -347,15 +347,14 @@ class Run:
             plan = self._step_plan(learn)
             ws.__dict__.setdefault("_step_plans", {})[key] = plan
         (_, last, at_end, code, args, tick_start, learn_code, learn_args, learn_first, learn_last,
-         needs_grads, scratch, predicted, bound, limit, feedforward_template) = plan
+         needs_grads, scratch, predicted, bound, limit, feedforward_template, offsets) = plan
         output = np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype)
         grads = self.grads if needs_grads else _NO_GRADS[net.params.dtype]
         back = self.params if self.back is None else self.back
         status, tick, layer, loss = schedule_kernels.run_step(
             code, args, tick_start, last, learn_code, learn_args, learn_first, learn_last,
-            learn, at_end, 0.0 if lr is None else float(lr), limit, x, y, net.params,
-            self.params, back, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code, ws.values,
-            ws.acts, ws.preds, ws.errors, ws.feedback, grads, scratch, predicted, self.energies, output, bound)
+            learn, at_end, 0.0 if lr is None else float(lr), limit, x, y, net.params, self.params, back,
+            offsets, ws.batch, net.act_code, ws.state, grads, scratch, predicted, self.energies, output, bound)
         counter = counting.sink()
         if counter is not None:
             counter.record_ticks(feedforward_template, 0, 0)
@@ -380,9 +379,10 @@ class Run:
             learn_first = learn_last = schedule.first_learn_op
         scratch, predicted = self._workspace_buffers()
         bound = np.zeros(net.n_layers + 1)
+        offsets = np.stack([net.w_off, net.b_off, ws.s_off, ws.sizes]).astype(np.int64)
         return (schedule, last, at_end, code, args, tick_start, learn_code, learn_args, learn_first,
                 learn_last, needs_grads, scratch, predicted, bound, _SAFE_LIMIT[net.params.dtype],
-                _feedforward_template(net, ws))
+                _feedforward_template(net, ws), offsets)
 
     def _count(self, first, last, stopped) -> tuple:
         tick, layer = int(stopped[0]), int(stopped[1])

@@ -47,8 +47,10 @@ class DenseWorkspace:
         self.dtype = np.dtype(dtype)
         self.s_off = state_offsets(self.sizes, self.batch)
         total = self.batch * int(self.sizes.sum())
-        for name in self.BUFFERS:
-            setattr(self, name, np.zeros(total, dtype=self.dtype))
+        # One 2-D array, a row per buffer: a compiled step takes all five as one argument.
+        self.state = np.zeros((len(self.BUFFERS), total), dtype=self.dtype)
+        for row, name in enumerate(self.BUFFERS):
+            setattr(self, name, self.state[row])
 
     def layer(self, buffer: str, layer: int) -> np.ndarray:
         start = self.s_off[layer]

@@ -314,8 +314,7 @@ def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, si
 
 @njit(cache=True, fastmath=FASTMATH)
 def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_first, learn_last, learn,
-             learn_at_end, lr, limit, x, y, params, working, back,
-             w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors, feedback, grads,
+             learn_at_end, lr, limit, x, y, params, working, back, offsets, batch, act_code, state, grads,
              scratch, predicted, energies, output, param_bound):
     """A whole step under a schedule in one call: ``x_0 = x``, the feed-forward initialisation
     (``param_bound[l] >= |theta_l|`` on the way), ``output = x_L``, the loss, the clamp
@@ -324,10 +323,15 @@ def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_firs
     ops, rows ``learn_first..learn_last`` of ``learn_code``/``learn_args`` (:func:`learn_hebbian`;
     ``code`` then omits them), when ``learn_at_end``, else ``params -= lr * grads`` (:func:`sgd_update`).
 
+    ``offsets``: rows ``w_off, b_off, s_off, sizes``; ``state``: rows ``values, acts, preds, errors,
+    feedback`` (the workspace's ``state``), so that a call passes fewer arguments.
+
     Returns ``(status, tick, layer, loss)``: 0 done; 1 a tick's energy became non-finite at
     (tick, layer); 2 the update would make a parameter non-finite; 3 the feed-forward pass overflowed
     (tick 0, the first layer whose prediction is not finite). Nothing is updated unless 0.
     """
+    w_off, b_off, s_off, sizes = offsets[0], offsets[1], offsets[2], offsets[3]
+    values, acts, preds, errors, feedback = state[0], state[1], state[2], state[3], state[4]
     n_layers = sizes.shape[0] - 1
     x_in = _block(values, s_off, sizes, batch, 0)
     a_in = _block(acts, s_off, sizes, batch, 0)
