@@ -32,7 +32,7 @@ import numpy as np
 from .. import activations
 from ..kernels import layout
 from ..validation import check_array, check_dtype, check_int
-from .network import DTYPES, Network, ParameterList
+from .network import DTYPES, SAVED_KINDS, Network, ParameterList
 
 PARAMS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
@@ -279,3 +279,6 @@ def rnn(n_in: int, n_hidden: int, n_out: int, activation: str = "tanh", seed: in
         dtype: str = "float64") -> RNN:
     """An Elman RNN ``(B, T, n_in) -> (B, n_out)`` reading the last hidden state (see :class:`RNN`)."""
     return RNN(n_in, n_hidden, n_out, activation=activation, seed=seed, dtype=dtype)
+
+
+SAVED_KINDS["rnn"] = RNN

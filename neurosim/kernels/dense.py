@@ -1,4 +1,5 @@
-"""numba kernels for dense predictive-coding circuits.
+"""numba building blocks of dense predictive-coding circuits (the loops; scalar maths in
+:mod:`.scalar`, the loop that runs a schedule in :mod:`.schedule`).
 
 Memory layout (shared with :mod:`neurosim.kernels.reference` through :mod:`neurosim.kernels.layout`):
 
@@ -18,134 +19,11 @@ values are still detected (divergence checks depend on it).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from numba import njit as _numba_njit
-from numba import types
-from numba.extending import overload
 
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+from .scalar import FASTMATH, activate, activate_deriv, const, finite, njit
+
 BLAS_MIN_BATCH = 16
-
-# ``error_model="numpy"``: a float division by zero gives inf/nan instead of raising. Python's model
-# puts a zero test (and a branch to raise) in front of every division, which stops LLVM from
-# vectorising any loop that divides (the float32 tanh below, the sigmoid). Results are unchanged
-# wherever the divisor is non-zero.
-njit = functools.partial(_numba_njit, error_model="numpy")
-
-
-def tanh(v):
-    """tanh of a scalar inside the kernels: libm's ``tanh`` in float64, a vectorisable rational
-    approximation in float32 (see :func:`_tanh_float32`)."""
-    return np.tanh(v)
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _tanh_float32(v):
-    """float32 tanh as the [13/6] rational approximation used by Eigen and XLA on CPU.
-
-    The argument is clamped to +-7.905 (where float32 tanh is 1 to within 2.4e-7); the maximum
-    error over all float32 inputs is about 2 ulp. Unlike libm's ``tanhf`` (a scalar call, ~15-30 ns)
-    it has no call and no branch, so loops over it vectorise (~0.4 ns per element with AVX2).
-    NaN propagates (both comparisons are false); +-inf give +-(1 - 2.4e-7).
-    """
-    clamp = np.float32(7.90531110763549805)
-    v = clamp if v > clamp else v
-    v = -clamp if v < -clamp else v
-    v2 = v * v
-    p = np.float32(-2.76076847742355e-16)
-    p = p * v2 + np.float32(2.00018790482477e-13)
-    p = p * v2 + np.float32(-8.60467152213735e-11)
-    p = p * v2 + np.float32(5.12229709037114e-08)
-    p = p * v2 + np.float32(1.48572235717979e-05)
-    p = p * v2 + np.float32(6.37261928875436e-04)
-    p = p * v2 + np.float32(4.89352455891786e-03)
-    q = np.float32(1.19825839466702e-06)
-    q = q * v2 + np.float32(1.18534705686654e-04)
-    q = q * v2 + np.float32(2.26843463243900e-03)
-    q = q * v2 + np.float32(4.89352518554385e-03)
-    return v * p / q
-
-
-@overload(tanh)
-def _tanh_overload(v):
-    if v == types.float32:
-        return lambda v: _tanh_float32(v)
-    return lambda v: np.tanh(v)
-
-
-def const(value, like):
-    """The Python float ``value`` in the floating type of ``like`` (a float literal alone is float64
-    in numba and would promote float32 arithmetic, and its tanh, to float64)."""
-    return value
-
-
-@overload(const, inline="always")
-def _const_overload(value, like):
-    if like == types.float32:
-        return lambda value, like: np.float32(value)
-    return lambda value, like: np.float64(value)
-
-
-@njit(cache=True, inline="always")
-def finite(v):
-    """Whether a scalar is finite, reliably under ``FASTMATH``.
-
-    With ``nsz`` and ``reassoc`` together, LLVM folds numba's ``np.isfinite`` of a value computed
-    in the same function to True (measured, numba 0.68: ``isfinite(1 + 1e38 * 1e3)`` in float32,
-    ``isfinite(1 + 1e308 * 1e3)`` in float64). An ordered comparison with infinity survives every
-    flag in ``FASTMATH`` (it would not survive ``nnan``/``ninf``, which are left out).
-    """
-    return abs(v) < np.inf
-
-
-@njit(cache=True, inline="always")
-def activate(code, v):
-    one = const(1.0, v)
-    if code == 1:
-        return tanh(v)
-    if code == 2:
-        if v >= 0:
-            return one / (one + np.exp(-v))
-        ev = np.exp(v)
-        return ev / (one + ev)
-    if code == 3:
-        return v if v > 0 else const(0.0, v) * v
-    if code == 4:
-        return v if v > 0 else const(0.01, v) * v
-    return v
-
-
-@njit(cache=True, inline="always")
-def activate_deriv(code, v):
-    one = const(1.0, v)
-    if code == 1:
-        t = tanh(v)
-        return one - t * t
-    if code == 2:
-        if v >= 0:
-            s = one / (one + np.exp(-v))
-        else:
-            ev = np.exp(v)
-            s = ev / (one + ev)
-        return s * (one - s)
-    if code == 3:
-        return one if v > 0 else const(0.0, v)
-    if code == 4:
-        return one if v > 0 else const(0.01, v)
-    return one
-
-
-@njit(cache=True, inline="always")
-def activate_deriv_given(code, v, a):
-    """f'(v) when a = f(v) is already known: saves the transcendental call for tanh and sigmoid."""
-    one = const(1.0, a)
-    if code == 1:
-        return one - a * a
-    if code == 2:
-        return a * (one - a)
-    return activate_deriv(code, v)
 
 
 @njit(cache=True, inline="always")

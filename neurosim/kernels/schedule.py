@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense import (BLAS_MIN_BATCH, FASTMATH, _block, _feedback_layer, _feedforward,
-                    _first_nonfinite_layer, _predict_layer, _update_bound, _update_stays_finite, _weight,
-                    activate, activate_deriv_given, const, finite, njit, tanh)
+from .dense import (BLAS_MIN_BATCH, _block, _feedback_layer, _feedforward, _first_nonfinite_layer,
+                    _predict_layer, _update_bound, _update_stays_finite, _weight)
+from .scalar import FASTMATH, activate, activate_deriv_given, const, finite, njit, tanh
 
 PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET = range(10)
 
