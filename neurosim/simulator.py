@@ -87,17 +87,18 @@ class Simulator:
                 for l, out in enumerate(layers):
                     out[tick] = ws.layer(buffers[name], l)
 
-        energy[0] = variant.begin(net, ws, x, y, grads)
+        state = variant.begin(net, ws, x, y, grads)
+        energy[0] = state.energy
         snapshot(0)
         for tick in range(1, n_ticks + 1):
-            energy[tick] = variant.tick(net, ws, tick, grads)
+            energy[tick] = variant.tick(state, tick)
             snapshot(tick)
             if not np.isfinite(energy[tick]):
                 raise_divergence(variant, net, ws, tick)
-        variant.end(net, ws, grads)
+        variant.end(state)
         if "errors" in series:
             for out in series["errors"][:1]:
                 out[...] = 0.0
         grad_list = net.grad_views(grads)
         return Trace(energy=energy, errors=series.get("errors", []), values=series.get("values", []),
-                     predictions=series.get("predictions", []), grads=grad_list, loss=variant._loss)
+                     predictions=series.get("predictions", []), grads=grad_list, loss=state.loss)

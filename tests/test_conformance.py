@@ -223,3 +223,22 @@ def test_fused_sgd_step_that_would_overflow_changes_nothing(name):
     with pytest.raises(ns.DivergenceError, match="non-finite"):
         trainer.step(x, y)
     assert np.array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("name", ns.available())
+def test_variants_keep_no_step_state_and_fixed_hyper_parameters(name):
+    """Hyper-parameters are fixed at construction; a step's state lives in its StepState, so two
+    networks stepped in turn by one variant object give what two fresh variants give."""
+    variant = _variant(name)
+    with pytest.raises(TypeError):
+        variant.hyper["T"] = 3
+    nets = [_network("dense", seed=s) for s in (1, 2)]
+    x, y = _batch("dense")
+    interleaved = [variant.compute(net, x, y).grads for net in nets]
+    fresh = [_variant(name).compute(_network("dense", seed=s), x, y).grads for s in (1, 2)]
+    for a, b in zip(interleaved, fresh):
+        np.testing.assert_array_equal(a, b)
+    before = {key: value for key, value in vars(variant).items() if not key.startswith("_schedules")}
+    variant.compute(nets[0], x, y)
+    after = {key: value for key, value in vars(variant).items() if not key.startswith("_schedules")}
+    assert set(after) == set(before)  # no per-step attributes appear on the variant

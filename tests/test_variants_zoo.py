@@ -222,7 +222,7 @@ def test_ipc_sgd_with_lr_weights_reproduces_the_incremental_run():
     assert np.array_equal(net.params, before)
     trained = net.copy()
     ns.optim.SGD(lr=0.05).step(trained, step.grads)
-    assert np.allclose(trained.params, variant._run.params, rtol=1e-12, atol=1e-14)
+    assert np.allclose(trained.params, step.state.extra["run"].params, rtol=1e-12, atol=1e-14)
     assert np.all(np.diff(step.energies) < 0)
 
 

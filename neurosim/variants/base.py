@@ -1,11 +1,14 @@
 """What every learning variant provides, and the registry that finds variants by name.
 
-A variant describes what happens on each tick of the circuit; kernels (through
-:mod:`neurosim.circuit.ops`) say how. The tick protocol, used by :class:`neurosim.Simulator`:
+A variant describes what happens on each tick of the circuit (most as a schedule, see
+:mod:`neurosim.variants.scheduled`); kernels say how. A variant holds its hyper-parameters, fixed at
+construction, and whatever persists between steps (learned feedback, COPI's decorrelation); the
+state of one step lives in a :class:`StepState` passed through the tick protocol, used by
+:class:`neurosim.Simulator`:
 
-    energy_0 = variant.begin(net, ws, x, y, grads)     # tick 0: feed-forward init, clamps
-    energy_t = variant.tick(net, ws, t, grads)         # t = 1 .. variant.n_ticks(net)
-    variant.end(net, ws, grads)                        # weight terms not yet taken
+    state = variant.begin(net, ws, x, y, grads)        # tick 0: feed-forward init, clamps; state.energy
+    energy_t = variant.tick(state, t)                  # t = 1 .. variant.n_ticks(net)
+    variant.end(state)                                 # weight terms not yet taken
 
 ``grads`` is a flat array shaped like ``net.params``; after ``end`` it holds the update as a loss
 gradient (descent direction ``-grads``). ``compute`` runs the same protocol, or a fused kernel that
@@ -13,7 +16,8 @@ is tested equal to it, and ``gradients`` returns ``[(dW_1, db_1), ...]``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -47,18 +51,41 @@ def variant(name, **hyper) -> "Variant":
 
 
 @dataclass
+class StepState:
+    """The state of one step on one batch, passed through the tick protocol.
+
+    net, ws: the network and its workspace; x, y: the batch; grads: flat, like ``net.params``;
+    output: ``(B, n_L)`` feed-forward prediction; loss: batch mean 1/2 ||y - yhat||^2 at the
+    feed-forward state; energy: the tick-0 energy; extra: what a variant keeps for the rest of the
+    step (its schedule's :class:`neurosim.circuit.schedule.Run`, COPI's decorrelated inputs, ...).
+    """
+
+    net: object
+    ws: object
+    x: np.ndarray
+    y: np.ndarray
+    grads: np.ndarray
+    output: np.ndarray | None = None
+    loss: float = float("nan")
+    energy: float = float("nan")
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
 class Step:
     """The result of one variant step on a batch.
 
     grads: flat, like ``net.params``, oriented as d loss / d theta; loss: batch mean
     1/2 ||y - yhat||^2 at the feed-forward state; output: ``(B, n_L)`` feed-forward prediction;
-    energies: energy at each tick (``None`` where the variant has no relaxation).
+    energies: energy at each tick (``None`` where the variant has no relaxation); state: the step's
+    :class:`StepState` where the tick protocol ran.
     """
 
     grads: np.ndarray
     loss: float
     output: np.ndarray
     energies: np.ndarray | None = None
+    state: StepState | None = field(default=None, repr=False)
 
 
 class Variant:
@@ -77,6 +104,8 @@ class Variant:
                             f"known: {known}")
         self.hyper = {**self.defaults, **hyper}
         self.validate()
+        # Fixed from here on: a variant's schedule is built from them once per network.
+        self.hyper = MappingProxyType(dict(self.hyper))
 
     def validate(self) -> None:
         """Check ``self.hyper``; raise ValueError/TypeError naming the bad one."""
@@ -119,13 +148,15 @@ class Variant:
     def n_ticks(self, net) -> int:
         raise NotImplementedError
 
-    def begin(self, net, ws, x, y, grads) -> float:
+    def begin(self, net, ws, x, y, grads) -> StepState:
+        """Tick 0; returns the step's state with ``state.energy`` set."""
         raise NotImplementedError
 
-    def tick(self, net, ws, tick: int, grads) -> float:
+    def tick(self, state: StepState, tick: int) -> float:
+        """One tick; returns the energy after it."""
         raise NotImplementedError
 
-    def end(self, net, ws, grads) -> None:
+    def end(self, state: StepState) -> None:
         """Take the weight terms not taken during the ticks (default: none left)."""
 
     # -- results -------------------------------------------------------------------------------
@@ -135,14 +166,14 @@ class Variant:
         grads = np.zeros_like(net.params)
         n_ticks = self.n_ticks(net)
         energies = np.zeros(n_ticks + 1)
-        energies[0] = self.begin(net, ws, x, y, grads)
-        output, loss = self._output, self._loss
+        state = self.begin(net, ws, x, y, grads)
+        energies[0] = state.energy
         for tick in range(1, n_ticks + 1):
-            energies[tick] = self.tick(net, ws, tick, grads)
+            energies[tick] = self.tick(state, tick)
             if not np.isfinite(energies[tick]):
                 raise_divergence(self, net, ws, tick)
-        self.end(net, ws, grads)
-        return Step(grads, loss, output, energies)
+        self.end(state)
+        return Step(grads, state.loss, state.output, energies, state)
 
     def sgd_step(self, net, x, y, lr: float, scratch: np.ndarray):
         """Inference and the plain-SGD update ``theta -= lr * grads`` fused into one kernel call.
@@ -164,19 +195,20 @@ class Variant:
         return net.grad_views(grads)
 
     # -- helpers shared by supervised variants ---------------------------------------------
-    def feedforward_and_clamp(self, net, ws, x, y) -> None:
-        """Tick 0: feed-forward init, note the output and loss, clamp x_L = y, compute errors."""
+    def feedforward_and_clamp(self, net, ws, x, y, grads) -> StepState:
+        """Tick 0: feed-forward init, clamp x_L = y; a new :class:`StepState` with the output and
+        the loss (its energy is the loss: every error is 0 but the output's)."""
         ops.feedforward(net, ws, x)
         output = ws.layer("values", net.n_layers).copy()
-        self._output = output
         with np.errstate(over="ignore", invalid="ignore"):
-            self._loss = float(0.5 * np.sum((y - output) ** 2) / x.shape[0])
-        if not np.isfinite(self._loss):
+            loss = float(0.5 * np.sum((y - output) ** 2) / x.shape[0])
+        if not np.isfinite(loss):
             # The first layer whose values overflowed, else the output whose squared error did.
             layer = next((l for l in range(1, net.n_layers + 1)
                           if not np.all(np.isfinite(ws.layer("values", l)))), net.n_layers)
             raise_divergence(self, net, ws, 0, layer)
         ops.clamp_output(net, ws, y)
+        return StepState(net, ws, x, y, grads, output=output, loss=loss, energy=loss)
 
 
 def raise_divergence(variant, net, ws, tick, layer=None):

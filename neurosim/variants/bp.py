@@ -31,16 +31,17 @@ class BP(Variant):
         S, _, R, _ = work.layer_sums(net, batch_size)
         return {"macs": 2 * S + R, "ticks": self.n_ticks(net), "critical_path": 2 * net.n_layers}
 
-    def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        ops.output_error(net, ws, self._output, y)
+    def begin(self, net, ws, x, y, grads):
+        state = self.feedforward_and_clamp(net, ws, x, y, grads)
+        ops.output_error(net, ws, state.output, y)
         ops.hebbian(net, ws, net.n_layers, -1.0 / ws.batch, grads, tick=0)
-        return self._loss
+        return state
 
-    def tick(self, net, ws, tick, grads) -> float:
+    def tick(self, state, tick) -> float:
+        net, ws = state.net, state.ws
         layer = net.n_layers - tick
         ops.backprop_layer(net, ws, layer, tick)
-        ops.hebbian(net, ws, layer, -1.0 / ws.batch, grads, tick=tick)
+        ops.hebbian(net, ws, layer, -1.0 / ws.batch, state.grads, tick=tick)
         errors = ws.errors[ws.s_off[1]:]
         return float(0.5 * np.dot(errors, errors) / ws.batch)
 

@@ -158,44 +158,46 @@ class COPI(SmallBlas, Variant):
     def n_ticks(self, net) -> int:
         return net.n_layers - 1
 
-    def begin(self, net, ws, x, y, grads) -> float:
+    def begin(self, net, ws, x, y, grads):
         """Tick 0: the forward pass, the output delta ``y - yhat`` and every layer's decorrelated
-        input ``x_l = R_l y_{l-1}``."""
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._errors = ws.layers("errors")
-        self._values = ws.layers("values")
-        self._acts = ws.layers("acts")
-        ops.output_error(net, ws, self._output, y)
+        input ``x_l = R_l y_{l-1}`` (kept in ``state.extra["inputs"]``)."""
+        state = self.feedforward_and_clamp(net, ws, x, y, grads)
+        ops.output_error(net, ws, state.output, y)
         st = self.state(net)
-        self._inputs = [None] + [self._acts[l - 1] @ st.decorrelation[l - 1].T
-                                 for l in range(1, net.n_layers + 1)]
+        acts = ws.layers("acts")
+        state.extra["inputs"] = [None] + [acts[l - 1] @ st.decorrelation[l - 1].T
+                                          for l in range(1, net.n_layers + 1)]
         counter = counting.sink()
         if counter is not None:
             work.emit(counter, 0, work.cached(net, ws, ("copi_decorrelate",), lambda: [
                 work.copi_decorrelate(net, ws.batch, l) for l in range(1, net.n_layers + 1)]))
-        return self._loss
+        return state
 
-    def tick(self, net, ws, tick, grads) -> float:
+    def tick(self, state, tick) -> float:
         """Tick t: the delta moves one layer down, to ``l = L - t``."""
+        net, ws = state.net, state.ws
+        errors = ws.layers("errors")
         layer = net.n_layers - tick
         if self.hyper["credit"] == "bp":
             ops.backprop_layer(net, ws, layer, tick)       # f'(h_l) * (delta_{l+1} W_{l+1} R_{l+1})
         else:
             back = self.state(net).feedback[layer]
-            gain = activations.derivative(net.activation, self._values[layer])
-            self._errors[layer][...] = gain * (self._errors[layer + 1] @ back)
+            gain = activations.derivative(net.activation, ws.layer("values", layer))
+            errors[layer][...] = gain * (errors[layer + 1] @ back)
             counter = counting.sink()
             if counter is not None:
                 work.emit(counter, tick, [work.feedback(net, ws.batch, layer + 1),
                                           work.derivative(net, ws.batch, layer)])
-        return 0.5 * sum(float(np.sum(e * e)) for e in self._errors[1:]) / ws.batch
+        return 0.5 * sum(float(np.sum(e * e)) for e in errors[1:]) / ws.batch
 
-    def end(self, net, ws, grads) -> None:
-        grads[...] = net.params - self._updated(net, ws)
+    def end(self, state) -> None:
+        state.grads[...] = state.net.params - self._updated(state)
 
-    def _updated(self, net, ws) -> np.ndarray:
+    def _updated(self, state) -> np.ndarray:
         """The parameters after one COPI step; the new ``R``, ``W`` and ``M`` are left in
-        ``self._pending``. Layer l's update is stamped at tick ``L - l``, when its delta is known."""
+        ``state.extra["pending"]``. Layer l's update is stamped at tick ``L - l``, when its delta is
+        known."""
+        net = state.net
         st = self.state(net)
         new_params = net.params.copy()
         new_weights, new_biases = layer_views(net, new_params)
@@ -203,13 +205,15 @@ class COPI(SmallBlas, Variant):
         decorrelation, synaptic, effective = [], [], []
         # An overflow here is reported by compute as a DivergenceError, with nothing committed.
         with np.errstate(over="ignore", invalid="ignore"):
-            self._update_layers(net, ws, st, new_weights, new_biases, decorrelation, synaptic,
+            self._update_layers(state, st, new_weights, new_biases, decorrelation, synaptic,
                                 effective, counter)
-        self._pending = (decorrelation, synaptic, effective)
+        state.extra["pending"] = (decorrelation, synaptic, effective)
         return new_params
 
-    def _update_layers(self, net, ws, st, new_weights, new_biases, decorrelation, synaptic,
+    def _update_layers(self, state, st, new_weights, new_biases, decorrelation, synaptic,
                        effective, counter) -> None:
+        net, ws = state.net, state.ws
+        inputs, errors, values = state.extra["inputs"], ws.layers("errors"), ws.layers("values")
         eta, eta_r, gain = self.hyper["eta"], self.hyper["eta_r"], self.hyper["loss_gain"]
         batch = ws.batch
         L = net.n_layers
@@ -217,9 +221,9 @@ class COPI(SmallBlas, Variant):
             R = st.decorrelation[l - 1]
             W = self._synaptic(net, st, l)
             b = net.biases[l - 1]
-            x = self._inputs[l]                            # decorrelated input (B, n_in)
-            delta = self._errors[l]
-            drive = self._output if l == L else self._values[l]
+            x = inputs[l]                                  # decorrelated input (B, n_in)
+            delta = errors[l]
+            drive = state.output if l == L else values[l]
             second = (x.T @ x) * (1.0 / batch)             # <x x^T>
             variance = second.diagonal().copy()            # <x_j^2>
             corr = second
@@ -240,12 +244,13 @@ class COPI(SmallBlas, Variant):
 
     def compute(self, net, x, y):
         step = super().compute(net, x, y)
-        if not all(np.all(np.isfinite(matrix)) for group in self._pending for matrix in group):
+        pending = step.state.extra["pending"]
+        if not all(np.all(np.isfinite(matrix)) for group in pending for matrix in group):
             raise DivergenceError(f"{self.name}: the step would make the decorrelation or synaptic "
                                   f"matrices non-finite (loss {step.loss:.3g}); nothing was "
                                   f"committed; lower eta or eta_r")
         st = self.state(net)
-        st.decorrelation, st.synaptic, st.effective = self._pending
+        st.decorrelation, st.synaptic, st.effective = pending
         st.steps += 1
         return step
 

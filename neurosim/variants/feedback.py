@@ -46,7 +46,6 @@ class FeedbackPathway:
         hyper["feedback_lr"] = check_float(hyper["feedback_lr"], "feedback_lr", minimum=0.0)
         hyper["feedback_decay"] = check_float(hyper["feedback_decay"], "feedback_decay", minimum=0.0)
         self._feedback_state = weakref.WeakKeyDictionary()
-        self._pending_feedback = None
 
     def __repr__(self) -> str:
         """Without the feedback hyper-parameters while feedback is symmetric (they have no effect)."""
@@ -82,9 +81,10 @@ class FeedbackPathway:
         return [flat[net.w_off[l]:net.b_off[l]].reshape(int(net.sizes[l]), int(net.sizes[l - 1]))
                 for l in range(1, net.n_layers + 1)]
 
-    def _finish_feedback(self, net, grads) -> None:
-        """For ``"learned"``: add the decay to ``W``'s gradient and prepare the new ``B``."""
-        self._pending_feedback = None
+    def _finish_feedback(self, state) -> None:
+        """For ``"learned"``: add the decay to ``W``'s gradient and prepare the new ``B`` (in
+        ``state.extra["feedback"]``)."""
+        net, grads = state.net, state.grads
         if self.feedback_kind != "learned":
             return
         lr, decay = self.hyper["feedback_lr"], self.hyper["feedback_decay"]
@@ -94,23 +94,22 @@ class FeedbackPathway:
             gW = grads[net.w_off[l]:net.b_off[l]].reshape(mats[l - 1].shape)
             pending.append(mats[l - 1] - lr * (gW + decay * mats[l - 1]))
             gW += decay * net.weights[l - 1]
-        self._pending_feedback = pending
+        state.extra["feedback"] = pending
 
-    def _commit_feedback(self, net) -> None:
-        """Make the prepared learned ``B`` current (after a training step)."""
-        pending = getattr(self, "_pending_feedback", None)
+    def _commit_feedback(self, net, state) -> None:
+        """Make the learned ``B`` prepared in ``state`` current (after a training step)."""
+        pending = None if state is None else state.extra.get("feedback")
         if pending is not None:
             for matrix, new in zip(self.feedback_matrices(net), pending):
                 matrix[...] = new
-            self._pending_feedback = None
 
-    def end(self, net, ws, grads) -> None:
-        super().end(net, ws, grads)
-        self._finish_feedback(net, grads)
+    def end(self, state) -> None:
+        super().end(state)
+        self._finish_feedback(state)
 
     def compute(self, net, x, y):
         step = super().compute(net, x, y)
-        self._commit_feedback(net)
+        self._commit_feedback(net, step.state)
         return step
 
     def gradients(self, net, x, y) -> list:

@@ -72,17 +72,15 @@ class ImplicitSGD(SmallBlas, Variant):
     def n_ticks(self, net) -> int:
         return 0
 
-    def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        self._x, self._y = x, y
-        return self._loss
+    def begin(self, net, ws, x, y, grads):
+        return self.feedforward_and_clamp(net, ws, x, y, grads)
 
-    def tick(self, net, ws, tick, grads) -> float:  # pragma: no cover - n_ticks is 0
+    def tick(self, state, tick) -> float:  # pragma: no cover - n_ticks is 0
         raise RuntimeError("implicit_sgd has no relaxation ticks")
 
-    def end(self, net, ws, grads) -> None:
-        solution = self.solve(net, self._x, self._y)
-        grads[...] = (net.params - solution) / self.hyper["alpha"]
+    def end(self, state) -> None:
+        solution = self.solve(state.net, state.x, state.y)
+        state.grads[...] = (state.net.params - solution) / self.hyper["alpha"]
 
     def solve(self, net, x, y) -> np.ndarray:
         """``theta*`` (flat, like ``net.params``) for the batch ``(x, y)``."""

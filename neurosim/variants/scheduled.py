@@ -14,7 +14,7 @@ import weakref
 from ..circuit.schedule import Run, Schedule
 from ..errors import DivergenceError
 from ._common import require_dense
-from .base import Step, Variant, raise_divergence
+from .base import Step, StepState, Variant, raise_divergence
 
 
 class Scheduled(Variant):
@@ -51,26 +51,27 @@ class Scheduled(Variant):
 
     def _new_run(self, net, ws, y, grads=None, schedule=None) -> Run:
         back = self.feedback_params(net) if hasattr(self, "feedback_params") else None
-        self._run = Run(schedule or self.schedule(net), net, ws, y, back=back, grads=grads)
-        return self._run
+        return Run(schedule or self.schedule(net), net, ws, y, back=back, grads=grads)
 
     # -- tick protocol -------------------------------------------------------------------------
-    def begin(self, net, ws, x, y, grads) -> float:
-        self.feedforward_and_clamp(net, ws, x, y)
-        run = self._new_run(net, ws, y, grads)
+    def begin(self, net, ws, x, y, grads) -> StepState:
+        state = self.feedforward_and_clamp(net, ws, x, y, grads)
+        run = state.extra["run"] = self._new_run(net, ws, y, grads)
         run.ticks(0, 0)
-        return float(run.energies[0])
+        state.energy = float(run.energies[0])
+        return state
 
-    def tick(self, net, ws, tick, grads) -> float:
-        self._run.ticks(tick, tick)
-        return float(self._run.energies[tick])
+    def tick(self, state, tick) -> float:
+        run = state.extra["run"]
+        run.ticks(tick, tick)
+        return float(run.energies[tick])
 
     # -- the whole step in one call ------------------------------------------------------------
-    def _compiled_step(self, net, ws, run, x, y, lr=None) -> None:
-        status, tick, layer, loss, output = run.step(x, y, lr)
-        self._loss, self._output = loss, output
+    def _compiled_step(self, state, run, lr=None) -> None:
+        status, tick, layer, loss, output = run.step(state.x, state.y, lr)
+        state.loss, state.output = loss, output
         if status in (1, 3):
-            raise_divergence(self, net, ws, tick, layer)
+            raise_divergence(self, state.net, state.ws, tick, layer)
         if status == 2:
             raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
                                   f"{loss:.3g}); lower the learning rate")
@@ -86,14 +87,17 @@ class Scheduled(Variant):
         x, y, ws = self.prepare(net, x, y)  # an RNN learns its depth here
         run = self._new_run(net, ws, y, schedule=schedule or self.step_schedule(net))
         if run.compiled():
-            self._compiled_step(net, ws, run, x, y)
+            state = StepState(net, ws, x, y, run.grads, extra={"run": run})
+            self._compiled_step(state, run)
         else:
-            self.feedforward_and_clamp(net, ws, x, y)
-            tick, layer = run.ticks(0, self.n_ticks(net))
+            state = self.feedforward_and_clamp(net, ws, x, y, run.grads)
+            state.extra["run"] = run
+            tick, layer = run.ticks(0, run.schedule.n_ticks)
             if tick >= 0:
                 raise_divergence(self, net, ws, tick, layer)
-        self.end(net, ws, run.grads)
-        return Step(run.grads, self._loss, self._output, run.energies)
+        state.energy = float(run.energies[0])
+        self.end(state)
+        return Step(run.grads, state.loss, state.output, run.energies, state)
 
     def sgd_step(self, net, x, y, lr: float, scratch):
         """The step and the plain-SGD update ``theta -= lr * grads`` in one compiled call (numba
@@ -105,5 +109,6 @@ class Scheduled(Variant):
         run = self._new_run(net, ws, y, schedule=self.step_schedule(net))
         if not run.compiled():
             return None
-        self._compiled_step(net, ws, run, x, y, lr)
-        return Step(None, self._loss, self._output, run.energies)
+        state = StepState(net, ws, x, y, None, extra={"run": run})
+        self._compiled_step(state, run, lr)
+        return Step(None, state.loss, state.output, run.energies, state)
