@@ -90,7 +90,7 @@ class ILProx(SmallBlas, FeedbackPathway, Scheduled):
             schedule.new_tick()
             # Feedback from the start-of-tick errors; below the output it was formed in the same
             # pass over W_l as the last tick's prediction (e_l has not changed since).
-            for layer in range(2 if tick == 1 else L, L + 1):
+            for layer in range(2 if tick == 1 else max(L, 2), L + 1):
                 schedule.feedback(layer)
             for layer in range(1, L):
                 schedule.relax(layer, self.hyper["gamma"])
