@@ -93,7 +93,7 @@ def test_backends_agree(name, kind):
 
 @pytest.mark.parametrize("name,kind", CASES)
 def test_simulator_traces_agree_across_backends(name, kind):
-    if not _supported(name, kind) or name in ("implicit_sgd", "copi", "bp"):
+    if not _supported(name, kind) or name in ("implicit_sgd", "copi"):
         pytest.skip("no tick-by-tick circuit on this network")
     traces = {}
     for backend in ("numba", "numpy"):

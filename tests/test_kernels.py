@@ -9,11 +9,14 @@ differences, and the numba scalar versions against the NumPy ones.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import neurosim as ns
 from neurosim import activations
 from neurosim.circuit.schedule import Schedule
 from neurosim.kernels import dense
@@ -278,10 +281,8 @@ def test_hebbian_update(path, dtype):
         scale = data.draw(st.floats(-2.0, 2.0).filter(lambda s: abs(s) > 1e-3))
         ws.errors[:] = c.rng.normal(size=ws.errors.shape)
         ws.acts[:] = c.rng.normal(size=ws.acts.shape)
-        sentinel = 7.25
-        grads = np.full(c.params.shape, sentinel, dtype=c.dtype)
-        dense.hebbian_update(c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, layer, c.cast(scale),
-                             ws.errors, ws.acts, grads)
+        schedule = Schedule().new_tick().hebbian(layer, scale * c.batch)  # the op scales by 1/B
+        _, grads, _ = c.run(schedule)
         e = ws.layer("errors", layer).astype(np.float64)
         a = ws.layer("acts", layer - 1).astype(np.float64)
         dW, db = ref.hebbian_update(e, a, scale)
@@ -291,7 +292,7 @@ def test_hebbian_update(path, dtype):
         c.close(grads[b_slice], db, what="db")
         untouched = np.ones(grads.shape, dtype=bool)
         untouched[w_slice] = untouched[b_slice] = False
-        assert np.all(grads[untouched] == sentinel), "hebbian_update wrote outside its layer"
+        assert np.all(grads[untouched] == 0.0), "the Hebbian op wrote outside its layer"
 
     check()
 
@@ -401,6 +402,15 @@ def test_backprop_layer(path, dtype):
         ref.backprop_layer(c.weights, c.act, state, layer)
         c.close(ws.layer("errors", layer), state.errors[layer], what="e_l")
         c.close(ws.layer("feedback", layer), state.errors[layer + 1] @ c.weights[layer], what="feedback_l")
+        # the schedule loop's ops for the same step: feedback from above, then the delta
+        after = ws.errors.copy()
+        ws.errors[:] = before
+        ws.acts[:] = activations.apply(c.act, ws.values.astype(np.float64)).astype(c.dtype)
+        c.run(Schedule().new_tick().feedback(layer + 1).delta(layer))
+        c.close(ws.layer("errors", layer), state.errors[layer], what="delta op e_l")
+        np.testing.assert_array_equal(np.delete(ws.errors, range(ws.s_off[layer], ws.s_off[layer] + c.batch * c.sizes[layer])),
+                                      np.delete(after, range(ws.s_off[layer], ws.s_off[layer] + c.batch * c.sizes[layer])))
+        ws.errors[:] = after
         for l in range(c.L + 1):
             if l != layer:
                 start = ws.s_off[l]
@@ -418,11 +428,11 @@ def test_backprop(path, dtype):
         c = Case(*shape, dtype)
         c.feedforward()
         ws = c.ws
-        deltas = np.full(ws.errors.shape, np.nan, dtype=c.dtype)
-        grads = np.full(c.params.shape, np.nan, dtype=c.dtype)
         state = c.snapshot()
-        dense.backprop(c.params, c.w_off, c.b_off, ws.s_off, ws.sizes, ws.batch, c.code, ws.values,
-                       ws.acts, c.y, deltas, ws.feedback, grads)
+        ws.layer("values", c.L)[...] = c.y  # clamped: error L is then y - yhat = -d_L
+        ws.layer("acts", c.L)[...] = c.y
+        _, grads, _ = c.run(ns.variant("bp").build_schedule(SimpleNamespace(n_layers=c.L)))
+        deltas = -ws.errors  # the circuit's errors carry -d
         y64 = c.y.astype(np.float64)
         expect = ref.backprop(c.weights, c.act, state, y64)
         for l in range(1, c.L + 1):

@@ -14,7 +14,7 @@ import neurosim as ns
 from neurosim.kernels import dense
 from neurosim.kernels import schedule as schedule_kernels
 
-KERNELS = {dense: ("feedforward", "hebbian_update", "backprop_layer", "backprop"),
+KERNELS = {dense: ("feedforward", "backprop_layer"),
            schedule_kernels: ("run_schedule", "run_step")}
 
 

@@ -110,6 +110,9 @@ def run(run_state, first: int, last: int) -> tuple:
                     else:
                         x += op.value * (-ws.layer("errors", layer) + drive)
                         ws.layer("acts", layer)[...] = activations.apply(net.activation, x)
+                elif op.name == "delta":
+                    np.multiply(activations.derivative(net.activation, ws.layer("values", layer)),
+                                ws.layer("feedback", layer), out=ws.layer("errors", layer))
                 elif op.name == "reset":
                     ws.layer("values", layer)[...] = op.value
                     ws.layer("acts", layer)[...] = activations.apply(net.activation, ws.layer("values", layer))

@@ -1,5 +1,5 @@
-"""BP's ops and the feed-forward initialisation for every non-dense circuit (conv networks,
-unrolled RNNs), layer by layer, and for any circuit under the NumPy backend.
+"""The ops of :mod:`neurosim.circuit.ops` for every non-dense circuit (conv networks, unrolled
+RNNs), layer by layer, and for any circuit under the NumPy backend.
 
 Same functions, arguments and counting as :mod:`neurosim.circuit.ops` (which dispatches here when
 ``net.is_dense`` is False or ``ns.backends.use("numpy")`` is in force), written on the per-layer view
@@ -14,14 +14,13 @@ a network gives of itself:
 buffers and ``layer(name, l)`` views). Population ``l``'s activity is ``phi_l(x_l)``: the identity
 for the input ``l = 0`` and the linear readout ``l = L``, the network's activation otherwise.
 
-    BP          d_L = x_L - y,  d_l = f'(x_l) * VJP_{l+1}(d_{l+1})
+    BP's step   d_l = f'(x_l) * VJP_{l+1}(d_{l+1})
 
-The relaxation of the PC variants runs as a schedule (:mod:`neurosim.circuit.schedule`) on the
+The ticks of every PC variant and of BP run as a schedule (:mod:`neurosim.circuit.schedule`) on the
 NumPy backend (:mod:`neurosim.backends.reference`), on the same layer contract.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .. import activations, counting
 from . import work
@@ -69,14 +68,6 @@ def feedback(net, ws, layer: int, tick: int = 0) -> None:
         work.emit(counter, tick, [work.feedback(net, ws.batch, layer)])
 
 
-def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
-    """Write layer ``layer``'s Hebbian term ``scale * hebbian(e_l, T_l(phi(x_{l-1})))`` into ``grads``."""
-    net.layer_hebbian(layer, ws.layer("errors", layer), ws, scale, grads)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
-
-
 def backprop_layer(net, ws, layer: int, tick: int) -> None:
     """BP's step down one layer on the error buffer: e_l = f'(x_l) * VJP_{l+1}(e_{l+1})."""
     fb = ws.layer("feedback", layer)
@@ -86,19 +77,3 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
     if counter is not None:
         work.emit(counter, tick, work.cached(net, ws, ("backprop_layer", layer), lambda: [
             work.feedback(net, ws.batch, layer + 1), work.derivative(net, ws.batch, layer)]))
-
-
-def backprop(net, ws, y, grads: np.ndarray) -> None:
-    """Backpropagation from the feed-forward state in ``ws`` (deltas d_l land in ``ws.errors``)."""
-    n_layers = net.n_layers
-    ws.layer("errors", n_layers)[...] = ws.layer("values", n_layers) - y
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, 0, work.cached(net, ws, ("output_error",), lambda: [work.output_error(net, ws.batch)]))
-    for layer in range(n_layers, 0, -1):
-        tick = n_layers - layer
-        hebbian(net, ws, layer, 1.0 / ws.batch, grads, tick)
-        if layer > 1:
-            backprop_layer(net, ws, layer - 1, tick + 1)
-
-

@@ -1,16 +1,14 @@
-"""The one place where circuit kernels are called, and where their work is counted.
+"""Single circuit operations outside a schedule, each counted where it runs: the feed-forward
+initialisation and clamp every step starts from (where the compiled step does not do it itself), and
+the output delta, feedback and BP step that COPI's NumPy code composes.
 
-Variants and the simulator call these functions, never the kernels directly. Each function runs one
-kernel of :mod:`neurosim.kernels.dense` on a network and its workspace, then reports to the active
-:class:`neurosim.counting.Counter` exactly what that kernel did (see that module for the units).
-Counts are derived from the same loop bounds the kernels run, event by event per layer and tick.
-
-Networks that are not a plain dense chain (``net.is_dense`` False: convolutional networks, unrolled
-RNNs) run the same functions from :mod:`neurosim.circuit.generic`, through the layer contract.
+Each function runs one kernel of :mod:`neurosim.kernels.dense` on a network and its workspace, then
+reports to the active :class:`neurosim.counting.Counter` what that kernel did. Networks that are not a
+plain dense chain, and any network under the NumPy backend, run the same functions from
+:mod:`neurosim.circuit.generic`, through the layer contract. The PC variants' ticks are schedules
+(:mod:`neurosim.circuit.schedule`).
 """
 from __future__ import annotations
-
-import numpy as np
 
 from .. import backends, counting
 from ..kernels import dense
@@ -86,17 +84,6 @@ def feedback(net, ws, layer: int, tick: int = 0, back=None) -> None:
         work.emit(counter, tick, work.cached(net, ws, ("feedback", layer), lambda: [work.feedback(net, ws.batch, layer)]))
 
 
-def hebbian(net, ws, layer: int, scale: float, grads: np.ndarray, tick: int) -> None:
-    """Write layer ``layer``'s Hebbian term ``scale * e_l^T phi(x_{l-1})`` into ``grads``."""
-    if _generic(net):
-        return generic.hebbian(net, ws, layer, scale, grads, tick)
-    dense.hebbian_update(net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, layer,
-                         ws.values.dtype.type(scale), ws.errors, ws.acts, grads)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
-
-
 def backprop_layer(net, ws, layer: int, tick: int) -> None:
     """BP's step down one layer on the error buffer: e_l = f'(x_l) * (e_{l+1} W_{l+1})."""
     if _generic(net):
@@ -108,23 +95,4 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
         work.emit(counter, tick, [work.feedback(net, ws.batch, layer + 1), work.derivative(net, ws.batch, layer)])
 
 
-def backprop(net, ws, y, grads: np.ndarray) -> None:
-    """Backpropagation from the feed-forward state in ``ws`` (deltas land in ``ws.errors``)."""
-    if _generic(net):
-        return generic.backprop(net, ws, y, grads)
-    dense.backprop(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, ws.batch, net.act_code,
-                   ws.values, ws.acts, y, ws.errors, ws.feedback, grads)
-    counter = counting.sink()
-    if counter is not None:
-        work.emit(counter, 0, [work.output_error(net, ws.batch)])
-        for layer in range(net.n_layers, 0, -1):
-            tick = net.n_layers - layer
-            work.emit(counter, tick, work.cached(net, ws, ("hebbian", layer), lambda: [work.hebbian(net, ws.batch, layer)]))
-            if layer > 1:
-                work.emit(counter, tick + 1, [work.feedback(net, ws.batch, layer),
-                                              work.derivative(net, ws.batch, layer - 1)])
-
-
 # -- Z-IL's event-driven wavefront ------------------------------------------------------------------
-
-

@@ -11,6 +11,8 @@ is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for sym
                          (``zero_error``: e_l is 0 and nothing downstream reads a_l, as on Z-IL's
                          error front: x_l += rate f'(x_l) * fb_l only)
     reset l, value       x_l = value,  a_l = f(value)
+    delta l              e_l = f'(x_l) * fb_l  (BP's step down one layer: linear in the error, so
+                         it carries PC errors e = -d as well as deltas)
     relax_fixed l, rate  x_l += rate (-e_l + f'(mu_l) * fb_l)  with the prediction and the activity
                          frozen (the fixed prediction assumption: mu_l and a_l keep their
                          feed-forward values, so f'(mu_l) is the feed-forward gain)
@@ -41,7 +43,7 @@ from ..kernels import schedule as schedule_kernels
 from . import work
 
 OPCODES = {"predict": 0, "error": 1, "feedback": 2, "relax": 3, "hebbian": 4, "learn": 5,
-           "soft_target": 6, "energy": 7, "relax_fixed": 8, "reset": 9}
+           "soft_target": 6, "energy": 7, "relax_fixed": 8, "reset": 9, "delta": 10}
 OUTPUT_MODES = {"mse": 0, "ce": 1}
 BLENDS = {"mix": 0, "nlms": 1}
 
@@ -95,6 +97,9 @@ class Schedule:
         """``zero_error``: the layer's error is known to be 0 (Z-IL's front), so the error neuron
         sends nothing and the step is ``x_l += rate * f'(x_l) * fb_l``."""
         return self._add(Op("relax", layer, float(rate), flag=int(zero_error)))
+
+    def delta(self, layer):
+        return self._add(Op("delta", layer))
 
     def reset(self, layer, value):
         """x_l = value, a_l = f(value) for a hidden layer (an initialisation other than feed-forward)."""
@@ -193,7 +198,8 @@ class Schedule:
                 if op.name in ("soft_target", "energy"):
                     continue
                 lowest = 2 if op.name == "feedback" else 1
-                highest = net.n_layers - 1 if op.name in ("relax", "relax_fixed", "reset") else net.n_layers
+                highest = (net.n_layers - 1 if op.name in ("relax", "relax_fixed", "reset", "delta")
+                           else net.n_layers)
                 if not lowest <= op.layer <= highest:
                     raise ValueError(f"schedule tick {tick}: {op.name} on layer {op.layer}; allowed "
                                      f"layers {lowest}..{highest} for a {net.n_layers}-layer network")
@@ -251,6 +257,8 @@ def _events(net, batch, op) -> list:
         return [work.feedback(net, batch, layer)]
     if op.name == "relax":
         return [work.wavefront_value(net, batch, layer) if op.flag else work.value_update(net, batch, layer)]
+    if op.name == "delta":
+        return [work.derivative(net, batch, layer)]
     if op.name == "reset":
         return [("value_update", layer, 0, 2 * batch * int(net.sizes[layer]), 0)]
     if op.name == "relax_fixed":

@@ -247,36 +247,6 @@ def _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code,
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, errors, acts, grads):
-    """grads[W_l] = scale * e_l^T phi(x_{l-1}),  grads[b_l] = scale * sum_b e_l   (overwrites).
-
-    With ``scale = -1/B`` this is the descent-direction Hebbian update expressed as a loss gradient.
-    """
-    e = _block(errors, s_off, sizes, batch, layer)
-    a_in = _block(acts, s_off, sizes, batch, layer - 1)
-    gW = grads[w_off[layer]:w_off[layer] + sizes[layer] * sizes[layer - 1]].reshape(
-        (sizes[layer], sizes[layer - 1]))
-    gb = grads[b_off[layer]:b_off[layer] + sizes[layer]]
-    if batch >= BLAS_MIN_BATCH:
-        np.dot(e.T, a_in, gW)
-        for i in range(sizes[layer]):
-            for j in range(sizes[layer - 1]):
-                gW[i, j] *= scale
-    else:
-        gW[:, :] = 0.0
-        for b in range(batch):
-            for i in range(sizes[layer]):
-                coeff = scale * e[b, i]
-                for j in range(sizes[layer - 1]):
-                    gW[i, j] += coeff * a_in[b, j]
-    for i in range(sizes[layer]):
-        s = 0.0
-        for b in range(batch):
-            s += e[b, i]
-        gb[i] = scale * s
-
-
-@njit(cache=True, fastmath=FASTMATH)
 def backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer, values, errors, feedback):
     """Carry an error one layer down, as BP does: e_l = f'(x_l) * (e_{l+1} W_{l+1}).
 
@@ -289,28 +259,6 @@ def backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer, values, 
     for b in range(batch):
         for i in range(sizes[layer]):
             e[b, i] = activate_deriv(act_code, x[b, i]) * fb[b, i]
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def backprop(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, target,
-             deltas, feedback, grads):
-    """Backpropagation from a feed-forward state: deltas and d loss / d theta.
-
-    d_L = x_L - y,  d_l = f'(x_l) * (d_{l+1} W_{l+1}),
-    dW_l = (1/B) d_l^T phi(x_{l-1}),  db_l = (1/B) sum_b d_l,  loss = mean_b 1/2 ||y - x_L||^2.
-    """
-    n_layers = sizes.shape[0] - 1
-    out = _block(values, s_off, sizes, batch, n_layers)
-    d_out = _block(deltas, s_off, sizes, batch, n_layers)
-    for b in range(batch):
-        for i in range(sizes[n_layers]):
-            d_out[b, i] = out[b, i] - target[b, i]
-    scale = 1.0 / batch
-    for layer in range(n_layers, 0, -1):
-        hebbian_update(w_off, b_off, s_off, sizes, batch, layer, scale, deltas, acts, grads)
-        if layer > 1:
-            backprop_layer(params, w_off, s_off, sizes, batch, act_code, layer - 1,
-                           values, deltas, feedback)
 
 
 # -- a whole training step: inference and the Hebbian SGD update in one call ---------------------
@@ -354,5 +302,3 @@ def _update_stays_finite(params, w_off, b_off, s_off, sizes, batch, layer, rate,
             if not finite(total):
                 return False
     return True
-
-

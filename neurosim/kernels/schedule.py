@@ -14,7 +14,7 @@ from .dense import (BLAS_MIN_BATCH, _block, _feedback_layer, _feedforward, _firs
                     _predict_layer, _update_bound, _update_stays_finite, _weight)
 from .scalar import FASTMATH, activate, activate_deriv_given, const, finite, njit, tanh
 
-PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET = range(10)
+PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET, DELTA = range(11)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -47,6 +47,16 @@ def _relax_front(s_off, sizes, batch, layer, act_code, rate, values, acts, feedb
     for k in range(x.shape[0]):
         v = x[k]
         x[k] = v + rate * (activate_deriv_given(act_code, v, a[k]) * fb[k])
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, feedback):
+    """e_l = f'(x_l) * fb_l (BP's step down one layer)."""
+    start = s_off[layer]
+    stop = start + batch * sizes[layer]
+    x, a, e, fb = values[start:stop], acts[start:stop], errors[start:stop], feedback[start:stop]
+    for k in range(x.shape[0]):
+        e[k] = activate_deriv_given(act_code, x[k], a[k]) * fb[k]
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -215,6 +225,8 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                 else:
                     _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
                                  values, acts, errors, feedback)
+            elif op == DELTA:
+                _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, feedback)
             elif op == RESET:
                 value = const(args[k, 0], values[0])
                 start = s_off[layer]

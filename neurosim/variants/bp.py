@@ -9,17 +9,22 @@ loss ``mean_b 1/2 ||y_b - yhat_b||^2``, deltas
 In the circuit BP runs on the same populations as PC: values hold the forward pass, error neurons hold
 ``e_l = -d_l`` (the sign PC's errors have), and one tick carries the error down one layer, so the
 backward pass takes ``L - 1`` ticks after the forward one. Rumelhart, Hinton & Williams 1986.
+
+As a schedule (:mod:`neurosim.circuit.schedule`): tick 0 ``error L`` (``e_L = y - yhat``, the output
+being clamped), ``feedback L``, ``hebbian L``; tick ``t`` (``l = L - t``) ``delta l``
+(``e_l = f'(h_l) * fb_l``), ``feedback l``, ``hebbian l``. The energy each tick reports is
+``1/2 sum_l ||e_l||^2`` of the deltas so far (the loss at tick 0).
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..circuit import ops, work
-from .base import Step, Variant, check_finite_grads, register
+from ..circuit import work
+from ..circuit.schedule import Schedule
+from .base import register
+from .scheduled import Scheduled
 
 
 @register
-class BP(Variant):
+class BP(Scheduled):
     name = "bp"
     defaults: dict = {}
 
@@ -31,26 +36,15 @@ class BP(Variant):
         S, _, R, _ = work.layer_sums(net, batch_size)
         return {"macs": 2 * S + R, "ticks": self.n_ticks(net), "critical_path": 2 * net.n_layers}
 
-    def begin(self, net, ws, x, y, grads):
-        state = self.feedforward_and_clamp(net, ws, x, y, grads)
-        ops.output_error(net, ws, state.output, y)
-        ops.hebbian(net, ws, net.n_layers, -1.0 / ws.batch, grads, tick=0)
-        return state
-
-    def tick(self, state, tick) -> float:
-        net, ws = state.net, state.ws
-        layer = net.n_layers - tick
-        ops.backprop_layer(net, ws, layer, tick)
-        ops.hebbian(net, ws, layer, -1.0 / ws.batch, state.grads, tick=tick)
-        errors = ws.errors[ws.s_off[1]:]
-        return float(0.5 * np.dot(errors, errors) / ws.batch)
-
-    def compute(self, net, x, y) -> Step:
-        x, y, ws = self.prepare(net, x, y)
-        grads = np.zeros_like(net.params)
-        ops.feedforward(net, ws, x)
-        output = ws.layer("values", net.n_layers).copy()
-        ops.backprop(net, ws, y, grads)
-        check_finite_grads(self, net, grads)
-        loss = float(0.5 * np.sum((y - output) ** 2) / x.shape[0])
-        return Step(grads, loss, output, None)
+    def build_schedule(self, net) -> Schedule:
+        L = net.n_layers
+        schedule = Schedule(output="mse").new_tick().error(L).energy()
+        if L >= 2:
+            schedule.feedback(L)
+        schedule.hebbian(L, -1.0)
+        for layer in range(L - 1, 0, -1):
+            schedule.new_tick().delta(layer).energy()
+            if layer >= 2:
+                schedule.feedback(layer)
+            schedule.hebbian(layer, -1.0)
+        return schedule
