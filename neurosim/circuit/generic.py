@@ -21,7 +21,6 @@ NumPy backend (:mod:`neurosim.backends.reference`), on the same layer contract.
 """
 from __future__ import annotations
 
-
 from .. import activations, counting
 from . import work
 
