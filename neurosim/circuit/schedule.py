@@ -292,10 +292,13 @@ class Run:
     """
 
     def __init__(self, schedule: Schedule, net, ws, target, back=None, grads=None):
-        checked = schedule.__dict__.setdefault("_checked", set())
-        if net.n_layers not in checked:
+        checked = schedule.__dict__.get("_checked")
+        if checked is None:
+            checked = schedule.__dict__["_checked"] = set()
+        n_layers = net.n_layers
+        if n_layers not in checked:
             schedule.check(net)
-            checked.add(net.n_layers)
+            checked.add(n_layers)
         self.schedule, self.net, self.ws = schedule, net, ws
         self.params = net.params.copy() if schedule.moves_weights else net.params
         self.back = back
