@@ -26,10 +26,10 @@ is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for sym
     energy               the tick's energy: 1/2 sum_{l<L} ||e_l||^2 plus the output term
                          (1/2 ||e_L||^2 for "mse", -sum_k x_Lk log softmax(mu_L)_k for "ce"), batch mean
 
-Kernels know no variant: a variant *is* its schedule (see :mod:`neurosim.variants.seqil`,
-:mod:`~neurosim.variants.ipc`, :mod:`~neurosim.variants.ilprox`). The same schedule drives both
-backends (:mod:`neurosim.backends`) and produces the counted events (:meth:`Schedule.templates`), so
-nothing is re-derived after a kernel returns.
+Kernels know no variant: a variant *is* its schedule (bp, il, zil, fpa, seqil, ipc, ilprox; see
+:mod:`neurosim.variants.scheduled`). The same schedule drives both backends (:mod:`neurosim.backends`)
+and produces the counted events (:meth:`Schedule.templates`), so nothing is re-derived after a kernel
+returns. The state of one step under a schedule is a :class:`Run`.
 """
 from __future__ import annotations
 
@@ -51,8 +51,10 @@ BLENDS = {"mix": 0, "nlms": 1}
 @dataclass(frozen=True)
 class Op:
     """One operation of a schedule: ``name`` (a key of :data:`OPCODES`), the layer it acts on and
-    its arguments (``rate``/``scale``/``lr``/``pi``/``alpha``: ``value``; ``eps``; ``flag``: fused
-    feedback for ``predict``, normalisation for ``hebbian``, the output mode for ``energy``)."""
+    its arguments (``rate``/``scale``/``lr``/``pi``/``alpha``/``value``: ``value``; ``eps``;
+    ``flag``: fused feedback for ``predict``, a zero error for ``relax``, normalisation for
+    ``hebbian``, the output mode for ``energy`` and ``soft_target``; ``blend``: the soft target's
+    blend)."""
 
     name: str
     layer: int = 0
