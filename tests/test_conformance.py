@@ -285,3 +285,20 @@ def test_one_call_and_tick_by_tick_count_the_same_events(name, kind):
         ns.Simulator(net, variant).run(x, y)
     assert fused.events == stepped.events
     assert all(event.source and event.target for event in fused.events)
+
+
+def test_a_bad_schedule_is_refused_naming_the_op_before_any_kernel():
+    from neurosim.circuit.schedule import Op, Run, Schedule
+    net = _network("dense")
+    ws = net.workspace(2)
+    y = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="tick 0: feedback on layer 1; allowed layers 2..3"):
+        Run(Schedule().new_tick().feedback(1), net, ws, y)
+    with pytest.raises(ValueError, match="tick 1: relax on layer 2 has a non-finite argument"):
+        Run(Schedule().new_tick().new_tick().relax(2, float("nan")), net, ws, y)
+    with pytest.raises(ValueError, match="unknown op 'teleport'"):
+        Run(Schedule([[Op("teleport", 1)]]), net, ws, y)
+    with pytest.raises(ValueError, match="output must be one of mse, ce"):
+        Schedule(output="hinge")
+    with pytest.raises(ValueError, match="blend must be one of mix, nlms"):
+        Schedule().soft_target("ce", "average", 0.5)

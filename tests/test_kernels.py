@@ -316,9 +316,10 @@ def test_relax(path, dtype):
         expect_grads, expect_energy, expect_where = ref.relax(c.weights, c.biases, c.act, gamma, n_ticks,
                                                               state, update_tick, scale)
         assert (tick, layer) == expect_where == (-1, -1)
-        # Up to 8 ticks of a possibly growing linear iteration amplify rounding: 100x the one-op
-        # tolerance (1e-10 in float64).
-        tol = 100 * c.tol if dtype == "float64" else None
+        # Up to 8 ticks of a possibly growing iteration amplify rounding: 100x the one-op tolerance
+        # in float64 (1e-10), 10x in float32 (1e-3; hypothesis found 1.1e-3 after 6 ticks at
+        # gamma 0.5 through one-neuron layers).
+        tol = 100 * c.tol if dtype == "float64" else 10 * c.tol
         c.close(energy, expect_energy, tol=tol, what="energies")
         for l in range(1, c.L + 1):
             dW, db = expect_grads[l - 1]

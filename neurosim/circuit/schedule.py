@@ -75,6 +75,10 @@ class Schedule:
     ticks: list = field(default_factory=list)
     output: str = "mse"
 
+    def __post_init__(self):
+        if self.output not in OUTPUT_MODES:
+            raise ValueError(f"Schedule output must be one of {', '.join(OUTPUT_MODES)}, got {self.output!r}")
+
     # -- building --------------------------------------------------------------------------------
     def new_tick(self) -> "Schedule":
         self.ticks.append([])
@@ -118,6 +122,10 @@ class Schedule:
         return self._add(Op("learn", layer, float(lr)))
 
     def soft_target(self, output: str, blend: str, value: float, eps: float = 0.0):
+        if output not in OUTPUT_MODES:
+            raise ValueError(f"soft_target: output must be one of {', '.join(OUTPUT_MODES)}, got {output!r}")
+        if blend not in BLENDS:
+            raise ValueError(f"soft_target: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
         return self._add(Op("soft_target", 0, float(value), float(eps), OUTPUT_MODES[output], BLENDS[blend]))
 
     def energy(self):
@@ -196,7 +204,11 @@ class Schedule:
         for tick, ops in enumerate(self.ticks):
             for op in ops:
                 if op.name not in OPCODES:
-                    raise ValueError(f"schedule tick {tick}: unknown op {op.name!r}")
+                    raise ValueError(f"schedule tick {tick}: unknown op {op.name!r}; known: "
+                                     f"{', '.join(OPCODES)}")
+                if not (np.isfinite(op.value) and np.isfinite(op.eps)):
+                    raise ValueError(f"schedule tick {tick}: {op.name} on layer {op.layer} has a "
+                                     f"non-finite argument ({op.value}, {op.eps})")
                 if op.name in ("soft_target", "energy"):
                     continue
                 lowest = 2 if op.name == "feedback" else 1

@@ -276,26 +276,16 @@ def sgd_update(params, grads, lr):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _param_bound(params, w_off, b_off, sizes, bound):
-    """bound[l] = sqrt(sum W_l^2 + sum b_l^2) >= max(|W_l|, |b_l|) (inf if the squares overflow)."""
-    for layer in range(1, sizes.shape[0]):
-        block = params[w_off[layer]:b_off[layer] + sizes[layer]]
-        total = 0.0
-        for k in range(block.shape[0]):
-            total += np.float64(block[k]) * np.float64(block[k])
-        bound[layer] = np.sqrt(total)
-
-
-@njit(cache=True, fastmath=FASTMATH)
 def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, sizes, batch, lr, errors,
                   acts, limit, scratch, bound):
     """Apply the ``hebbian`` ops ``first_op..last_op`` of a schedule straight to the parameters as the
     plain-SGD step ``theta -= lr * grads``: W_l += rate_l e_l^T a_{l-1}, b_l += rate_l sum_b e_l with
     ``rate_l = -lr * scale_l / B`` (``/ n_l`` when normalised); all layers or none.
 
-    Every new parameter is certainly finite when ``|theta_l| + |rate_l| * bound_l < limit`` for every
-    layer (the norm bounds of :func:`neurosim.kernels.dense.hebbian_learn`); otherwise each new value is
-    computed and checked first. Returns whether the update was applied.
+    ``bound[l] >= max(|W_l|, |b_l|)`` (the Frobenius norms the feed-forward pass measured). Every new
+    parameter is certainly finite when ``bound[l] + |rate_l| * sum_b ||e_b|| max(1, ||a_b||) < limit``
+    for every layer; otherwise each new value is computed and checked first. Returns whether the
+    update was applied.
     """
     n_layers = sizes.shape[0] - 1
     rates = np.zeros(n_layers + 1)
@@ -307,9 +297,6 @@ def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, si
         if code[k, 2] == 1:
             scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, acts, args[k, 1])
         rates[layer] = -lr * scale
-    if bound.shape[0] <= n_layers:  # no bound from the feed-forward pass: one read of the weights
-        bound = np.zeros(n_layers + 1)
-        _param_bound(params, w_off, b_off, sizes, bound)
     for layer in range(1, n_layers + 1):
         if not bound[layer] + abs(rates[layer]) * _update_bound(s_off, sizes, batch, layer, errors, acts) < limit:
             for check in range(1, n_layers + 1):
