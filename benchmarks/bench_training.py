@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-from benchlib import time_per_call, write_json
+from benchlib import parse_net, time_per_call, write_json
 import neurosim as ns
 from neurosim import counting
 from neurosim import threads as blas
@@ -58,17 +58,6 @@ LR = 0.01  # SGD learning rate of the weight step (time per step does not depend
 # change, applied exactly by SGD(lr=1).
 LR_OVERRIDE = {"copi": 1.0}
 BLAS_RUNNER = "_blas"
-
-
-def parse_net(text):
-    """'64-128-128-10' -> [64, 128, 128, 10]."""
-    try:
-        sizes = [int(part) for part in text.split("-")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"network must look like 64-128-128-10, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"network needs >= 2 positive layer sizes, got {text!r}")
-    return sizes
 
 
 def problem(sizes, batch, dtype, seed=0):

@@ -4,8 +4,20 @@ The scripts run as ``python benchmarks/<name>.py``, so this module is importable
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
+
+
+def parse_net(text):
+    """'64-128-128-10' -> [64, 128, 128, 10] (an argparse type)."""
+    try:
+        sizes = [int(part) for part in text.split("-")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"network must look like 64-128-128-10, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"network needs >= 2 positive layer sizes, got {text!r}")
+    return sizes
 
 
 def time_per_call(run, min_seconds: float) -> tuple[float, float, float]:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import write_json
+from benchlib import parse_net, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,16 +59,6 @@ for key, (name, sizes, batch, dtype) in cases.items():
     out[key] = sorted(times)[len(times) // 2]
 print(json.dumps(out))
 """
-
-
-def parse_net(text: str) -> list:
-    try:
-        sizes = [int(n) for n in text.split("-")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"network must look like 64-128-128-10, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"network needs >= 2 positive layer sizes, got {text!r}")
-    return sizes
 
 
 def worktree(revision: str) -> Path:

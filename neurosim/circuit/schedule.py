@@ -131,6 +131,24 @@ class Schedule:
     def energy(self):
         return self._add(Op("energy", 0, flag=OUTPUT_MODES[self.output]))
 
+    @classmethod
+    def error_wave(cls, n_layers: int, step) -> "Schedule":
+        """The output error travelling down one layer per tick, each layer's Hebbian term taken as it
+        passes (BP's backward pass, Z-IL's wavefront): tick 0 ``error L``, ``feedback L``,
+        ``hebbian L``; tick ``L - l`` whatever ``step(schedule, l)`` adds to form ``e_l``, then
+        ``feedback l`` (l >= 2) and ``hebbian l``; an ``energy`` op after each error is formed."""
+        schedule = cls(output="mse").new_tick().error(n_layers).energy()
+        if n_layers >= 2:
+            schedule.feedback(n_layers)
+        schedule.hebbian(n_layers, -1.0)
+        for layer in range(n_layers - 1, 0, -1):
+            step(schedule.new_tick(), layer)
+            schedule.energy()
+            if layer >= 2:
+                schedule.feedback(layer)
+            schedule.hebbian(layer, -1.0)
+        return schedule
+
     # -- reading ---------------------------------------------------------------------------------
     @property
     def n_ticks(self) -> int:

@@ -37,14 +37,5 @@ class BP(Scheduled):
         return {"macs": 2 * S + R, "ticks": self.n_ticks(net), "critical_path": 2 * net.n_layers}
 
     def build_schedule(self, net) -> Schedule:
-        L = net.n_layers
-        schedule = Schedule(output="mse").new_tick().error(L).energy()
-        if L >= 2:
-            schedule.feedback(L)
-        schedule.hebbian(L, -1.0)
-        for layer in range(L - 1, 0, -1):
-            schedule.new_tick().delta(layer).energy()
-            if layer >= 2:
-                schedule.feedback(layer)
-            schedule.hebbian(layer, -1.0)
-        return schedule
+        """The error wave with BP's step ``e_l = f'(h_l) * fb_l`` on each layer's tick."""
+        return Schedule.error_wave(net.n_layers, lambda schedule, layer: schedule.delta(layer))

@@ -126,17 +126,8 @@ class ZIL(IL):
         """The event-driven schedule: tick 0 ``e_L``, its Hebbian term and feedback; tick ``L - l``
         only layer ``l``: ``x_l += f'(x_l) * fb_l`` (its error is still 0), ``e_l = x_l - mu_l``,
         ``fb_{l-1} = e_l W_l``, its Hebbian term."""
-        L = net.n_layers
-        schedule = Schedule(output="mse").new_tick().error(L).energy()
-        if L >= 2:
-            schedule.feedback(L)
-        schedule.hebbian(L, -1.0)
-        for layer in range(L - 1, 0, -1):
-            schedule.new_tick().relax(layer, 1.0, zero_error=True).error(layer).energy()
-            if layer >= 2:
-                schedule.feedback(layer)
-            schedule.hebbian(layer, -1.0)
-        return schedule
+        return Schedule.error_wave(
+            net.n_layers, lambda schedule, layer: schedule.relax(layer, 1.0, zero_error=True).error(layer))
 
     def step_schedule(self, net) -> Schedule:
         """What ``compute`` and a training step run: the wavefront where it applies."""
