@@ -33,6 +33,7 @@ returns. The state of one step under a schedule is a :class:`Run`.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -242,8 +243,8 @@ class Schedule:
         backends run (see :mod:`neurosim.circuit.work` for the units)."""
         key = (id(net), net.n_layers, batch)
         cache = self.__dict__.setdefault("_templates", {})
-        found = cache.get(key)
-        if found is None:
+        entry = cache.get(key)
+        if entry is None or entry[0]() is not net:  # an id can be reused once a network is freed
             shared = {}  # ticks with the same ops share one template (see plan)
             found = []
             for ops in self.ticks:
@@ -251,17 +252,18 @@ class Schedule:
                 if ops_key not in shared:
                     shared[ops_key] = work.Template([event for op in ops for event in _events(net, batch, op)])
                 found.append(shared[ops_key])
-            cache[key] = found
-        return found
+            entry = cache[key] = (weakref.ref(net), found)
+            self.__dict__.pop("_plans", None)  # plans point into the templates they were built from
+        return entry[1]
 
     def plan(self, net, batch: int, first: int, last: int) -> list:
         """``[(template, first tick, last tick), ...]``: ticks ``first..last`` with runs of identical
         ticks merged, so recording T alike ticks costs one call (built once per range)."""
-        key = (id(net), net.n_layers, batch, first, last)
+        templates = self.templates(net, batch)
+        key = (id(templates), first, last)
         cache = self.__dict__.setdefault("_plans", {})
         found = cache.get(key)
         if found is None:
-            templates = self.templates(net, batch)
             found = []
             for tick in range(first, last + 1):
                 if found and found[-1][0] is templates[tick]:
