@@ -17,10 +17,6 @@ import numpy as np
 from .. import activations
 
 
-def _hidden(net, layer) -> bool:
-    return 0 < layer < net.n_layers
-
-
 def _presynaptic_norm(ws, layer, eps) -> float:
     a = ws.layer("acts", layer - 1)
     return float(np.sum(a.astype(np.float64) ** 2) / ws.batch) + 1.0 + eps
