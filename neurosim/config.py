@@ -19,6 +19,9 @@ name = "digits"
 epochs = 10
 batch_size = 32
 seed = 0
+[events]     # optional: send-on-delta messages between populations (neurosim.events)
+kind = "send_on_delta"
+threshold = 0.01
 ```
 
 ``[model] kind`` picks the architecture: ``"mlp"`` (default; ``sizes``), ``"cnn"`` (``layers``, a list of
@@ -46,7 +49,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import datasets, optim
+from . import datasets, events as event_models, optim
 from .circuit import layers as layer_types
 from .circuit.network import Network, mlp
 from .circuit.recurrent import rnn
@@ -59,13 +62,14 @@ SCHEMA = {
     "optimizer": {"name": str},
     "data": {"name": str},
     "train": {"epochs": int, "batch_size": int, "seed": int},
+    "events": {"kind": str},
 }
 MODEL_KINDS = {"mlp": ("sizes",), "cnn": ("layers", "input_shape"), "rnn": ("n_in", "n_hidden", "n_out")}
 REQUIRED = {"model": (), "variant": ("name",), "optimizer": ("name",), "data": ("name",),
-            "train": ()}
-OPEN_SECTIONS = ("variant", "optimizer", "data")  # further keys are passed on as hyper-parameters
+            "train": (), "events": ()}
+OPEN_SECTIONS = ("variant", "optimizer", "data", "events")  # further keys are passed on
 DEFAULTS = {"model": {"kind": "mlp", "activation": "tanh", "dtype": "float64", "seed": 0},
-            "train": {"epochs": 10, "batch_size": 32, "seed": 0}}
+            "train": {"epochs": 10, "batch_size": 32, "seed": 0}, "events": {"kind": "dense"}}
 
 
 def load(path) -> dict:
@@ -174,4 +178,12 @@ def build(config: dict):
             parts[section] = make(config[section])
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"config [{section}]: {exc}") from None
-    return parts["model"], parts["variant"], parts["optimizer"], parts["data"], dict(config["train"])
+    train_kwargs = dict(config["train"])
+    try:
+        chosen = event_models.from_config(config["events"])
+        event_models.resolve(chosen, parts["variant"])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"config [events]: {exc}") from None
+    if not isinstance(chosen, event_models.Dense):
+        train_kwargs["events"] = chosen
+    return parts["model"], parts["variant"], parts["optimizer"], parts["data"], train_kwargs

@@ -156,6 +156,18 @@ class Totals:
         row[2] += ops
         row[3] += messages
 
+    def add_summary(self, summary: dict) -> None:
+        """Add per-kernel sums ``{kernel: [events, macs, ops, messages]}`` (work whose counts are
+        known only after it ran, as send-on-delta messages)."""
+        for kernel, (calls, macs, ops, messages) in summary.items():
+            row = self._kernels.get(kernel)
+            if row is None:
+                row = self._kernels[kernel] = [0, 0, 0, 0]
+            row[0] += calls
+            row[1] += macs
+            row[2] += ops
+            row[3] += messages
+
     def record_ticks(self, template, first: int, last: int) -> None:
         """Record ``template`` events ``(kernel, layer, macs, ops, messages)`` on ticks first..last."""
         times = last - first + 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import events as event_models
 from .circuit.network import Network
 from .variants.base import Variant, raise_divergence
 
@@ -24,7 +25,9 @@ class Trace:
     errors[l], values[l], predictions[l]: ``(T+1, B, n_l)`` for ``l = 0..L`` (index 0 is the input
     layer; its errors are 0); ``(T+1, B, C_l, H_l, W_l)`` feature maps for a conv layer;
     grads: ``[(dW, db), ...]`` of the step, as loss gradients (a dict for an RNN);
-    loss: batch mean 1/2 ||y - yhat||^2 at the feed-forward state.
+    loss: batch mean 1/2 ||y - yhat||^2 at the feed-forward state;
+    events: what each population sent per tick (:class:`neurosim.events.EventTrace`) when the
+    simulator runs send-on-delta events, else ``None``.
     """
 
     energy: np.ndarray
@@ -33,6 +36,7 @@ class Trace:
     predictions: list = field(default_factory=list)
     grads: list = field(default_factory=list)
     loss: float = float("nan")
+    events: object = None
 
     @property
     def ticks(self) -> int:
@@ -55,15 +59,20 @@ class Simulator:
 
     >>> sim = Simulator(net, variant("il", T=20, gamma=0.1))
     >>> trace = sim.run(x, y, record=("energy", "errors"))
+
+    ``events``: :class:`neurosim.events.SendOnDelta` lets each population send only its changes
+    (``trace.events`` then says who sent what on every tick); ``None`` or
+    :class:`neurosim.events.Dense` simulates dense ticks.
     """
 
-    def __init__(self, net: Network, variant: Variant):
+    def __init__(self, net: Network, variant: Variant, events=None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
         if not isinstance(variant, Variant):
             raise TypeError(f"variant must come from neurosim.variant(...), got {type(variant).__name__}")
         self.net = net
         self.variant = variant
+        self.events = event_models.resolve(events, variant)
 
     def run(self, x, y, record=("energy",)) -> Trace:
         """Simulate one training step's inference on a batch; the weights are not changed."""
@@ -87,7 +96,8 @@ class Simulator:
                 for l, out in enumerate(layers):
                     out[tick] = ws.layer(buffers[name], l)
 
-        state = variant.begin(net, ws, x, y, grads)
+        # passed on only when set, so a variant written before events existed still runs dense
+        state = variant.begin(net, ws, x, y, grads, **({"events": self.events} if self.events else {}))
         energy[0] = state.energy
         snapshot(0)
         for tick in range(1, n_ticks + 1):
@@ -100,5 +110,7 @@ class Simulator:
             for out in series["errors"][:1]:
                 out[...] = 0.0
         grad_list = net.grad_views(grads)
+        run = state.extra.get("run")
         return Trace(energy=energy, errors=series.get("errors", []), values=series.get("values", []),
-                     predictions=series.get("predictions", []), grads=grad_list, loss=state.loss)
+                     predictions=series.get("predictions", []), grads=grad_list, loss=state.loss,
+                     events=None if run is None else run.event_trace())

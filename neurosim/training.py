@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import events as event_models
 from . import threads
 from .circuit.network import Network
 from .datasets import Dataset
@@ -120,9 +121,12 @@ class Trainer:
     """
 
     def __init__(self, net: Network, variant: Variant, optimizer: Optimizer | None = None,
-                 check: bool = True):
+                 check: bool = True, events=None):
         self.net, self.variant = net, variant
         self.optimizer = SGD(lr=0.05) if optimizer is None else optimizer
+        self.events = event_models.resolve(events, variant)
+        # passed on only when set, so a variant written before events existed still runs dense
+        self._events = {} if self.events is None else {"events": self.events}
         if check:
             if not isinstance(net, Network):
                 raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
@@ -145,10 +149,10 @@ class Trainer:
         net, optimizer = self.net, self.optimizer
         try:
             if type(optimizer) is SGD and optimizer.momentum == 0.0:
-                step = self.variant.sgd_step(net, x, y, optimizer.lr, self._snapshot)
+                step = self.variant.sgd_step(net, x, y, optimizer.lr, self._snapshot, **self._events)
                 if step is not None:
                     return step
-            step = self.variant.compute(net, x, y)
+            step = self.variant.compute(net, x, y, **self._events)
         except DivergenceError as exc:  # raised before anything was updated
             raise DivergenceError(f"{exc}; weights and optimiser state kept at the last good state",
                                   exc.tick, exc.layer) from None
@@ -174,7 +178,7 @@ class Trainer:
 
 def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer | None = None,
           epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True,
-          blas_threads="auto") -> History:
+          blas_threads="auto", events=None) -> History:
     """Train ``net`` in place with ``variant`` and ``optimizer`` (default ``SGD(lr=0.05)``).
 
     Each epoch shuffles the training set with ``seed + epoch``; the last batch may be smaller.
@@ -185,9 +189,13 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     ``blas_threads``: threads the BLAS library may use during training; ``"auto"`` picks one thread
     for small matrix products (threads cost more than they save there, badly so on a busy machine)
     and leaves the library's default for large ones; an int sets it; ``None`` leaves it alone.
+
+    ``events``: :class:`neurosim.events.SendOnDelta` to train with send-on-delta messages between
+    populations (variants with ticks); ``None`` or :class:`neurosim.events.Dense` for dense ticks.
     """
     optimizer = SGD(lr=0.05) if optimizer is None else optimizer
     _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed)
+    events = event_models.resolve(events, variant)
     x_all = net.check_input(net.as_input(dataset.x_train), "dataset.x_train")
     targets = dataset.targets(dataset.y_train, net.dtype)
     labels = dataset.y_train
@@ -197,7 +205,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     history = History(variant=variant.name, ticks=variant.n_ticks(net))
     bar = tqdm(total=epochs * n_batches, desc=f"{variant.name}", disable=not progress, leave=False,
                unit="batch")
-    trainer = Trainer(net, variant, optimizer, check=False)
+    trainer = Trainer(net, variant, optimizer, check=False, events=events)
     cleanup = ExitStack()
     cleanup.enter_context(threads.limit(_blas_threads(net, batch_size, blas_threads)))
     try:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import neurosim as ns
 from neurosim import activations
-from neurosim.circuit.schedule import Schedule
+from neurosim.circuit.schedule import Schedule, dense_events
 from neurosim.kernels import dense
 from neurosim.kernels import schedule as schedule_kernels
 from neurosim.kernels import reference as ref
@@ -94,7 +94,7 @@ class Case:
         where = schedule_kernels.run_schedule(
             code, args, tick_start, 0, schedule.n_ticks, self.params, self.params, self.w_off, self.b_off,
             ws.s_off, ws.sizes, ws.batch, self.code, self.y, ws.values, ws.acts, ws.preds, ws.errors,
-            ws.feedback, grads, scratch, predicted, energies)
+            ws.feedback, grads, scratch, predicted, energies, dense_events(self.dtype))
         return energies, grads, tuple(int(v) for v in where)
 
     def predict_errors(self, first_layer=1):

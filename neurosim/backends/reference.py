@@ -7,6 +7,12 @@ circuits is :func:`neurosim.kernels.schedule.run_schedule`; the conformance suit
 
 Working parameters (``learn`` moves them, as iPC does) are swapped into ``net.params`` for the
 duration of a call and swapped out again, so the network's own parameters are never changed.
+
+With send-on-delta events (:mod:`neurosim.events`) ``predict`` and ``feedback`` pass on only the
+changes that cross the threshold: the receiver adds ``net.layer_transmit(l, delta)`` to ``mu_l`` (or
+``net.layer_feedback(l, delta)`` to ``fb_{l-1}``), with every non-sender's delta set to 0. This is
+the model written plainly (its cost does not follow the events); the compiled loop reads only the
+senders' synapse rows (:mod:`neurosim.kernels.events`).
 """
 from __future__ import annotations
 
@@ -77,6 +83,70 @@ def _first_nonfinite_layer(net, ws) -> int:
     return -1
 
 
+def _view(ws, flat, layer):
+    """Layer ``layer`` of a flat buffer laid out like the workspace's, shaped like its ``acts``."""
+    start = int(ws.s_off[layer])
+    shape = ws.layer("acts", layer).shape
+    return flat[start:start + int(np.prod(shape))].reshape(shape)
+
+
+@contextmanager
+def _received(ws, sent, layer):
+    """Inside the block, ``acts`` of ``layer`` holds what its synapses received (``sent``)."""
+    if sent is None:
+        yield
+        return
+    acts = ws.layer("acts", layer)
+    saved = acts.copy()
+    acts[...] = _view(ws, sent[0], layer)
+    try:
+        yield
+    finally:
+        acts[...] = saved
+
+
+def _send(now, sent, threshold, relative):
+    """The deltas the neurons send (0 where they stay silent) and how many sent; ``sent`` updated."""
+    change = now - sent
+    bar = threshold * np.abs(sent) if relative else threshold
+    active = np.abs(change) > bar
+    sent[active] = now[active]
+    return np.where(active, change, 0.0).astype(now.dtype, copy=False), int(np.count_nonzero(active))
+
+
+def _predict_events(net, ws, layer, events, row):
+    settings, sent, _, messages, stale, _, _, _ = events
+    mu = ws.layer("preds", layer)
+    if stale[layer, 0]:  # the synapses changed: recompute from what was received
+        with _received(ws, sent, layer - 1):
+            mu[...] = net.layer_predict(layer, ws)
+        stale[layer, 0] = 0
+        messages[row, 2] = 1
+    delta, count = _send(ws.layer("acts", layer - 1), _view(ws, sent[0], layer - 1), settings[0], settings[1] != 0)
+    messages[row, 0] = count
+    if count:
+        mu += net.layer_transmit(layer, delta)
+    np.subtract(ws.layer("values", layer), mu, out=ws.layer("errors", layer))
+
+
+def _feedback_events(net, ws, layer, back, events, row):
+    settings, sent, _, messages, stale, _, _, _ = events
+    fb = ws.layer("feedback", layer - 1)
+    sent_errors = _view(ws, sent[1], layer)
+    if stale[layer, 1]:
+        fb[...] = _transmit_down(net, layer, sent_errors, back)
+        stale[layer, 1] = 0
+        messages[row, 3] = 1
+    delta, count = _send(ws.layer("errors", layer), sent_errors, settings[0], settings[1] != 0)
+    messages[row, 1] = count
+    if count:
+        fb += _transmit_down(net, layer, delta, back)
+
+
+def _transmit_down(net, layer, error, back):
+    return net.layer_feedback(layer, error) if back is None else error @ back[layer - 1]
+
+
 def run(run_state, first: int, last: int) -> tuple:
     """Run ticks ``first..last`` of ``run_state.schedule`` (see :class:`neurosim.circuit.schedule.Run`).
 
@@ -84,11 +154,21 @@ def run(run_state, first: int, last: int) -> tuple:
     """
     net, ws, schedule = run_state.net, run_state.ws, run_state.schedule
     back = run_state.back_matrices
+    events = run_state._event_buffers
+    sent = None if events is None else events[1]
+    tick_start = schedule.encoded()[2]
     with _swapped(net, run_state.params), np.errstate(over="ignore", invalid="ignore"):
         for tick in range(first, last + 1):
-            for op in schedule.ticks[tick]:
+            for index, op in enumerate(schedule.ticks[tick]):
                 layer = op.layer
-                if op.name == "predict":
+                row = int(tick_start[tick]) + index
+                if op.name == "predict" and events is not None:
+                    _predict_events(net, ws, layer, events, row)
+                    if op.flag and layer >= 2:
+                        _feedback_events(net, ws, layer, back, events, row)
+                elif op.name == "feedback" and events is not None:
+                    _feedback_events(net, ws, layer, back, events, row)
+                elif op.name == "predict":
                     mu = ws.layer("preds", layer)
                     mu[...] = net.layer_predict(layer, ws)
                     np.subtract(ws.layer("values", layer), mu, out=ws.layer("errors", layer))
@@ -117,12 +197,16 @@ def run(run_state, first: int, last: int) -> tuple:
                     gain = activations.derivative(net.activation, ws.layer("preds", layer))
                     x += op.value * (-ws.layer("errors", layer) + gain * ws.layer("feedback", layer))
                 elif op.name == "hebbian":
-                    scale = op.value / ws.batch / (_presynaptic_norm(ws, layer, op.eps) if op.flag else 1.0)
-                    run_state.grads += _hebbian(net, ws, layer, scale)
+                    with _received(ws, sent, layer - 1):
+                        scale = op.value / ws.batch / (_presynaptic_norm(ws, layer, op.eps) if op.flag else 1.0)
+                        run_state.grads += _hebbian(net, ws, layer, scale)
                 elif op.name == "learn":
-                    change = _hebbian(net, ws, layer, 1.0 / ws.batch)
+                    with _received(ws, sent, layer - 1):
+                        change = _hebbian(net, ws, layer, 1.0 / ws.batch)
                     net.params[...] += op.value * change
                     run_state.grads -= change
+                    if events is not None:  # the receivers of W_l hold inputs formed with the old synapses
+                        events[4][layer] = 1
                 elif op.name == "soft_target":
                     _soft_target(net, ws, op, run_state.target)
                 elif op.name == "energy":

@@ -109,6 +109,10 @@ class Dense:
     def forward(self, presynaptic: np.ndarray) -> np.ndarray:
         return presynaptic @ self.weight.T + self.bias
 
+    def transmit(self, presynaptic: np.ndarray) -> np.ndarray:
+        """``W a``: the synaptic input alone, without the bias (what a change of ``a`` adds)."""
+        return presynaptic @ self.weight.T
+
     def feedback(self, error: np.ndarray) -> np.ndarray:
         return error @ self.weight
 
@@ -222,6 +226,13 @@ class Conv2d:
         return np.ascontiguousarray(array)
 
     def forward(self, presynaptic: np.ndarray) -> np.ndarray:
+        return self._convolve(presynaptic, self.bias)
+
+    def transmit(self, presynaptic: np.ndarray) -> np.ndarray:
+        """The convolution without the bias (what a change of the input adds to the output)."""
+        return self._convolve(presynaptic, np.zeros_like(self.bias))
+
+    def _convolve(self, presynaptic: np.ndarray, bias: np.ndarray) -> np.ndarray:
         a = self._check(presynaptic, "input")
         if a.shape[1] != self.in_ch:
             raise ValueError(f"Conv2d expects {self.in_ch} input channels, got {a.shape[1]}")
@@ -230,10 +241,10 @@ class Conv2d:
             raise ValueError(f"Conv2d: kernel {self.kernel_size[0]}x{self.kernel_size[1]} larger than "
                              f"input {a.shape[2]}x{a.shape[3]}")
         if backends.is_reference():
-            return conv_reference.conv2d_forward(a, self.weight, self.bias, self.stride,
+            return conv_reference.conv2d_forward(a, self.weight, bias, self.stride,
                                                  self.padding).astype(self.weight.dtype, copy=False)
         out = np.empty((a.shape[0], self.out_ch, ho, wo), dtype=self.weight.dtype)
-        conv_kernels.conv2d_forward(a, self.weight, self.bias, self.stride, self.padding, out)
+        conv_kernels.conv2d_forward(a, self.weight, bias, self.stride, self.padding, out)
         return out
 
     def feedback(self, error: np.ndarray, in_hw=None) -> np.ndarray:

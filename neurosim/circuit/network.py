@@ -286,6 +286,17 @@ class Network:
         """Multiply-accumulates of layer ``l``'s feedback (its VJP into layer ``l - 1``)."""
         return self.layer_macs(layer, batch)
 
+    def fan_out(self, layer: int) -> tuple:
+        """``(up, down)``: synapses one message drives, on average, from ``value[l-1]`` into
+        ``error[l]`` and from ``error[l]`` into ``value[l-1]`` (``n_l`` and ``n_{l-1}`` for a dense
+        layer; a convolution's mean over positions, borders included)."""
+        return (self.layer_macs(layer, 1) / int(self.sizes[layer - 1]),
+                self.feedback_macs(layer, 1) / int(self.sizes[layer]))
+
+    def layer_transmit(self, layer: int, change: np.ndarray) -> np.ndarray:
+        """``W_l T_l(change)``: what a change of ``phi(x_{l-1})`` adds to ``mu_l`` (no bias)."""
+        return self.blocks[layer - 1][1].transmit(self.presynaptic(layer, change))
+
     def layer_parameters(self, layer: int) -> int:
         """Distinct parameters (weights and biases) of layer ``l``'s synapses."""
         return int(self.b_end[layer] - self.w_off[layer])

@@ -229,6 +229,21 @@ class RNN(Network):
             return batch * self.n_out * self.n_hidden
         return batch * self.n_hidden * self.n_hidden if layer >= 2 else 0
 
+    def fan_out(self, layer: int) -> tuple:
+        """``(up, down)``: the hidden state at step ``l - 1`` drives ``n_hidden`` synapses of ``W_hh``
+        (``n_out`` of ``W_hy`` into the output); the input is clamped and sends nothing after the
+        feed-forward sweep."""
+        up = self.n_out if layer == self.n_layers else self.n_hidden
+        return float(up), self.feedback_macs(layer, 1) / int(self.sizes[layer])
+
+    def layer_transmit(self, layer: int, change: np.ndarray) -> np.ndarray:
+        """What a change of the hidden state below adds to ``mu_l`` (the clamped input adds none)."""
+        if layer == self.n_layers:
+            return change @ self.W_hy.T
+        if layer < 2:
+            return np.zeros((change.shape[0], self.n_hidden), dtype=change.dtype)
+        return change @ self.W_hh.T
+
     def layer_parameters(self, layer: int) -> int:
         """Distinct parameters of time step ``l``'s synapses (``W_xh, W_hh, b_h``, shared by every
         step) or of the output (``W_hy, b_y``)."""

@@ -40,6 +40,8 @@ import numpy as np
 
 from .. import backends, counting
 from ..backends import reference as reference_backend
+from ..events.record import EventBook
+from ..kernels import events as event_kernels
 from ..kernels import schedule as schedule_kernels
 from . import work
 
@@ -273,6 +275,55 @@ class Schedule:
             found = cache[key] = [tuple(entry) for entry in found]
         return found
 
+    def rows(self) -> list:
+        """``[(tick, name, layer, flag), ...]``: every op in execution order (row ``k`` of
+        :meth:`encoded`)."""
+        found = self.__dict__.get("_rows")
+        if found is None:
+            found = self.__dict__["_rows"] = [(tick, op.name, op.layer, op.flag)
+                                              for tick, ops in enumerate(self.ticks) for op in ops]
+        return found
+
+    def event_book(self, net, batch: int, symmetric: bool = True) -> EventBook:
+        """Who sends what in each op, for send-on-delta events (built once per network and batch)."""
+        cache = self.__dict__.setdefault("_event_books", {})
+        key = (id(net), net.n_layers, batch, symmetric)
+        entry = cache.get(key)
+        if entry is None or entry[0]() is not net:
+            entry = cache[key] = (weakref.ref(net), EventBook(self.rows(), net, batch, symmetric))
+        return entry[1]
+
+    def local_templates(self, net, batch: int) -> list:
+        """Per tick, the counted work of the ops that send no event (everything but ``predict`` and
+        ``feedback``): the part of a send-on-delta tick whose counts do not depend on the messages."""
+        cache = self.__dict__.setdefault("_local_templates", {})
+        key = (id(net), net.n_layers, batch)
+        entry = cache.get(key)
+        if entry is None or entry[0]() is not net:
+            shared, found = {}, []
+            for ops in self.ticks:
+                local = tuple(op for op in ops if op.name not in ("predict", "feedback"))
+                if local not in shared:
+                    shared[local] = work.Template([event for op in local for event in _events(net, batch, op)])
+                found.append(shared[local])
+            entry = cache[key] = (weakref.ref(net), found, {})
+        return entry[1]
+
+    def local_plan(self, net, batch: int, first: int, last: int) -> list:
+        """:meth:`plan` of :meth:`local_templates`."""
+        templates = self.local_templates(net, batch)
+        plans = self.__dict__["_local_templates"][(id(net), net.n_layers, batch)][2]
+        found = plans.get((first, last))
+        if found is None:
+            found = []
+            for tick in range(first, last + 1):
+                if found and found[-1][0] is templates[tick]:
+                    found[-1][2] = tick
+                else:
+                    found.append([templates[tick], tick, tick])
+            found = plans[(first, last)] = [tuple(entry) for entry in found]
+        return found
+
     def partial(self, net, batch: int, tick: int):
         """The counted work of tick ``tick`` up to and including its ``energy`` op (what ran when
         that energy was not finite)."""
@@ -310,6 +361,16 @@ def _events(net, batch, op) -> list:
 # Parameters below a quarter of the dtype's largest value cannot overflow from one bounded update.
 _SAFE_LIMIT = {np.dtype(name): 0.25 * float(np.finfo(name).max) for name in ("float32", "float64")}
 _NO_GRADS = {np.dtype(name): np.zeros(0, dtype=name) for name in ("float32", "float64")}
+# What the kernels take for ``events`` when every population sends every tick (threshold < 0).
+_DENSE_EVENTS = {np.dtype(name): (np.array([-1.0, 0.0]), np.zeros((2, 0), dtype=name), np.zeros(0, dtype=name),
+                                  np.zeros((0, 4), dtype=np.int64), np.zeros((0, 2), dtype=np.int64),
+                                  np.zeros(0, dtype=np.int64), np.zeros(0, dtype=name), np.zeros(0, dtype=np.int64))
+                 for name in ("float32", "float64")}
+
+
+def dense_events(dtype) -> tuple:
+    """The kernels' ``events`` argument for dense ticks (every population sends every tick)."""
+    return _DENSE_EVENTS[np.dtype(dtype)]
 
 
 def _feedforward_template(net, ws):
@@ -322,10 +383,11 @@ class Run:
     net, ws: the network and its workspace (after the feed-forward initialisation and clamp);
     params: working parameters (``net.params`` itself unless the schedule moves weights, then a
     copy); back: feedback matrices laid out like ``params`` (``None``: symmetric, ``W`` itself);
-    target: ``y``; grads: flat like ``params``, accumulates the Hebbian terms; energies: ``(T + 1,)``.
+    target: ``y``; grads: flat like ``params``, accumulates the Hebbian terms; energies: ``(T + 1,)``;
+    events: a :class:`neurosim.events.SendOnDelta` (``None``: every population sends every tick).
     """
 
-    def __init__(self, schedule: Schedule, net, ws, target, back=None, grads=None):
+    def __init__(self, schedule: Schedule, net, ws, target, back=None, grads=None, events=None):
         checked = schedule.__dict__.get("_checked")
         if checked is None:
             checked = schedule.__dict__["_checked"] = set()
@@ -340,6 +402,9 @@ class Run:
         self._grads = grads
         self.energies = np.zeros(schedule.n_ticks + 1)
         self.stopped = (-1, -1)
+        self.events = events
+        self._event_buffers = None  # made by start_events or step, for the schedule that runs
+        self._event_schedule = schedule  # the schedule whose rows the messages are counted on
 
     @property
     def grads(self) -> np.ndarray:
@@ -360,6 +425,54 @@ class Run:
         net = self.net
         return [self.back[net.w_off[l]:net.b_off[l]].reshape(int(net.sizes[l]), int(net.sizes[l - 1]))
                 for l in range(1, net.n_layers + 1)]
+
+    # -- send-on-delta events ------------------------------------------------------------------
+    def _new_event_buffers(self, schedule) -> tuple:
+        """``(settings, sent, transposed, messages, stale, index, delta, ready)`` for the kernels (see
+        :func:`neurosim.kernels.schedule.run_schedule`): ``messages`` is this step's own; the rest
+        is kept with the workspace, so that a step allocates nothing large."""
+        net, ws, events = self.net, self.ws, self.events
+        dtype = net.params.dtype
+        key = (dtype, events.threshold, events.relative, net.n_layers, net.params.shape[0])
+        shared = ws.__dict__.setdefault("_event_buffers", {})
+        found = shared.get(key)
+        if found is None:
+            if len(shared) >= 4:
+                shared.clear()
+            widest = int(max(ws.sizes))
+            found = shared[key] = (
+                np.array([events.threshold, float(events.relative)]), np.zeros((2, ws.values.shape[0]), dtype=dtype),
+                np.zeros_like(net.params), np.zeros((net.n_layers + 1, 2), dtype=np.int64),
+                np.zeros(widest, dtype=np.int64), np.zeros(widest, dtype=dtype),
+                np.zeros(int(ws.sizes.sum()), dtype=np.int64))
+        settings, sent, transposed, stale, index, delta, ready = found
+        messages = np.zeros((schedule.encoded()[0].shape[0], 4), dtype=np.int64)
+        return settings, sent, transposed, messages, stale, index, delta, ready
+
+    def start_events(self) -> None:
+        """After the feed-forward sweep and the clamp: every neuron has sent its value once, no error
+        has been sent, nothing received from above (``feedback = 0``)."""
+        if self.events is None:
+            return
+        self._event_buffers = self._new_event_buffers(self.schedule)
+        _, sent, _, messages, stale, _, _, ready = self._event_buffers
+        messages[...] = 0
+        stale[...] = 0
+        if self.compiled():
+            event_kernels.start_events(self.ws.acts, sent, self.ws.feedback, ready)
+        else:
+            sent[0] = self.ws.acts
+            sent[1] = 0.0
+            self.ws.feedback[...] = 0.0
+
+    def event_trace(self):
+        """What the populations sent in this step (:class:`neurosim.events.EventTrace`), or ``None``
+        without send-on-delta events."""
+        if self._event_buffers is None:
+            return None
+        book = self._event_schedule.event_book(self.net, self.ws.batch, self.back is None)
+        last = self.schedule.n_ticks if self.stopped[0] < 0 else self.stopped[0]
+        return book.trace(self._event_buffers[3], last)
 
     def compiled(self) -> bool:
         """Whether the numba loop runs this step (numba backend, dense network)."""
@@ -396,10 +509,15 @@ class Run:
         output = np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype)
         grads = self.grads if needs_grads else _NO_GRADS[net.params.dtype]
         back = self.params if self.back is None else self.back
+        if self.events is not None:
+            # the messages are counted on the rows of the schedule that runs (no Hebbian ops at the end)
+            self._event_schedule = schedule.inference_only() if at_end else schedule
+            self._event_buffers = self._new_event_buffers(self._event_schedule)
         status, tick, layer, loss = schedule_kernels.run_step(
             code, args, tick_start, last, learn_code, learn_args, learn_first, learn_last,
             learn, at_end, 0.0 if lr is None else float(lr), limit, x, y, net.params, self.params, back,
-            offsets, ws.batch, net.act_code, ws.state, grads, scratch, predicted, self.energies, output, bound)
+            offsets, ws.batch, net.act_code, ws.state, grads, scratch, predicted, self.energies, output, bound,
+            self._kernel_events(net.params.dtype))
         counter = counting.sink()
         if counter is not None:
             counter.record_ticks(feedforward_template, 0, 0)
@@ -429,10 +547,15 @@ class Run:
                 learn_last, needs_grads, scratch, predicted, bound, _SAFE_LIMIT[net.params.dtype],
                 _feedforward_template(net, ws), offsets)
 
+    def _kernel_events(self, dtype) -> tuple:
+        return dense_events(dtype) if self._event_buffers is None else self._event_buffers
+
     def _count(self, first, last, stopped) -> tuple:
         tick, layer = int(stopped[0]), int(stopped[1])
         counter = counting.sink()
-        if counter is not None:
+        if counter is not None and self._event_buffers is not None:
+            self._count_events(counter, first, last, tick)
+        elif counter is not None:
             end = last if tick < 0 else tick - 1
             if end >= first:
                 for template, start, stop in self.schedule.plan(self.net, self.ws.batch, first, end):
@@ -442,6 +565,37 @@ class Run:
         if tick >= 0:
             self.stopped = (tick, layer)
         return tick, layer
+
+    def _count_events(self, counter, first, last, stopped_tick) -> None:
+        """Count ticks ``first..last`` (up to a diverging tick's energy op) under send-on-delta: the
+        ops that send no event from their templates, ``predict``/``feedback`` from the messages."""
+        net, batch = self.net, self.ws.batch
+        book = self._event_schedule.event_book(net, batch, self.back is None)
+        messages = self._event_buffers[3]
+        local = self.schedule.local_templates(net, batch)
+        end = last if stopped_tick < 0 else stopped_tick
+        if counting.active() is None:  # the running totals: sums only
+            full_end = end if stopped_tick < 0 else end - 1
+            if full_end >= first:
+                for template, start, stop in self.schedule.local_plan(net, batch, first, full_end):
+                    counter.record_ticks(template, start, stop)
+            if stopped_tick >= 0:
+                counter.record_ticks(self._local_partial(stopped_tick), stopped_tick, stopped_tick)
+            counter.add_summary(book.summary(messages, first, end))
+            return
+        rows = np.flatnonzero((book.tick >= first) & (book.tick <= end))
+        by_tick = {}
+        for k in rows:
+            by_tick.setdefault(int(book.tick[k]), []).extend(book.row_events(int(k), messages))
+        for tick in range(first, end + 1):
+            local_events = local[tick] if tick != stopped_tick else self._local_partial(tick)
+            counter.record_ticks(work.Template(list(local_events) + by_tick.get(tick, [])), tick, tick)
+
+    def _local_partial(self, tick):
+        ops = self.schedule.ticks[tick]
+        stop = next((k for k, op in enumerate(ops) if op.name == "energy"), len(ops) - 1)
+        return work.Template([event for op in ops[:stop + 1] if op.name not in ("predict", "feedback")
+                              for event in _events(self.net, self.ws.batch, op)])
 
     def _workspace_buffers(self) -> tuple:
         """``(scratch, predicted)``: room for the largest ``W_l`` and for ``s(mu_L)``, kept with the
@@ -462,4 +616,4 @@ class Run:
         return schedule_kernels.run_schedule(
             code, args, tick_start, first, last, self.params, back, net.w_off, net.b_off, ws.s_off,
             ws.sizes, ws.batch, net.act_code, self.target, ws.values, ws.acts, ws.preds, ws.errors,
-            ws.feedback, self.grads, scratch, predicted, self.energies)
+            ws.feedback, self.grads, scratch, predicted, self.energies, self._kernel_events(net.params.dtype))

@@ -12,6 +12,7 @@ import numpy as np
 
 from .dense import (BLAS_MIN_BATCH, _block, _feedback_layer, _feedforward, _first_nonfinite_layer,
                     _predict_layer, _update_bound, _update_stays_finite, _weight)
+from .events import feedback_events, forget_rows, predict_events, refeed, repredict, start_events
 from .scalar import FASTMATH, activate, activate_deriv_given, const, finite, njit, tanh
 
 PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET, DELTA = range(11)
@@ -196,7 +197,7 @@ def _energy(s_off, sizes, batch, mode, values, preds, errors):
 @njit(cache=True, fastmath=FASTMATH)
 def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off, s_off, sizes, batch,
                  act_code, target, values, acts, preds, errors, feedback, grads, scratch, predicted,
-                 energies):
+                 energies, events):
     """Run the encoded ops of ticks ``first..last`` (see :mod:`neurosim.circuit.schedule`).
 
     ``params``: the working parameters (``learn`` changes them); ``back``: feedback matrices laid
@@ -204,18 +205,45 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
     ``grads``: accumulates the Hebbian terms; ``scratch``: at least the largest ``W_l``;
     ``predicted``: ``(B, n_L)`` work space; ``energies[t]`` receives each ``energy`` op's value.
 
+    ``events``: ``(settings, sent, transposed, messages, stale, index, delta, ready)`` (see
+    :meth:`neurosim.circuit.schedule.Run.start_events`). With ``settings[0] >= 0`` (the threshold; ``settings[1]``: relative)
+    ``predict`` and ``feedback`` send on delta (:mod:`neurosim.kernels.events`): ``messages[k]``
+    gets op ``k``'s value and error messages and whether its receiver recomputed its input after a
+    ``learn`` op (``stale[l]``) changed its synapses; Hebbian terms read the presynaptic activity
+    the synapses received (``sent[0]``). With ``settings[0] < 0`` every population sends every tick.
+
     Returns ``(tick, layer)`` of the first tick whose energy is not finite (that tick's later ops
     did not run), or ``(-1, -1)``.
     """
+    settings, sent, transposed, messages, stale, index, delta, ready = events
+    threshold = settings[0]
+    on = threshold >= 0.0
+    relative = settings[1] != 0.0
+    presynaptic = sent[0] if on else acts
     for tick in range(first, last + 1):
         for k in range(tick_start[tick], tick_start[tick + 1]):
             op = code[k, 0]
             layer = code[k, 1]
-            if op == PREDICT:
+            if op == PREDICT and on:
+                if stale[layer, 0]:
+                    forget_rows(sizes, layer, ready)
+                    repredict(params, w_off, b_off, s_off, sizes, batch, layer, sent[0], preds)
+                    stale[layer, 0] = 0
+                    messages[k, 2] = 1
+                messages[k, 0] = predict_events(params, transposed, w_off, s_off, sizes, batch, layer,
+                                                threshold, relative, values, acts, sent[0], preds, errors,
+                                                index, delta, ready)
+                if code[k, 2] == 1 and layer >= 2:
+                    _send_errors(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors,
+                                 feedback, events, k)
+            elif op == PREDICT:
                 _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
                                values, acts, preds, errors, feedback, code[k, 2] == 1 and layer >= 2)
             elif op == ERROR:
                 _error_layer(s_off, sizes, batch, layer, values, preds, errors)
+            elif op == FEEDBACK and on:
+                _send_errors(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors,
+                             feedback, events, k)
             elif op == FEEDBACK:
                 _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
             elif op == RELAX:
@@ -238,16 +266,19 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
             elif op == HEBBIAN:
                 scale = args[k, 0] / batch
                 if code[k, 2] == 1:
-                    scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, acts, args[k, 1])
+                    scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, presynaptic, args[k, 1])
                 _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(scale, values[0]),
-                             errors, acts, grads, scratch)
+                             errors, presynaptic, grads, scratch)
             elif op == LEARN:
                 rate = const(args[k, 0] / batch, values[0])
-                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, acts,
+                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, presynaptic,
                              params, scratch)
                 if grads.shape[0] > 0:  # an empty grads: the caller needs only the moved weights
                     _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer,
-                                 const(-1.0 / batch, values[0]), errors, acts, grads, scratch)
+                                 const(-1.0 / batch, values[0]), errors, presynaptic, grads, scratch)
+                if on:  # the receivers of W_l hold inputs formed with the old synapses
+                    stale[layer, 0] = 1
+                    stale[layer, 1] = 1
             elif op == SOFT_TARGET:
                 _soft_target(s_off, sizes, batch, code[k, 2], code[k, 3], args[k, 0], args[k, 1],
                              target, values, acts, preds, errors, predicted)
@@ -257,6 +288,18 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                 if not finite(energy):
                     return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
     return -1, -1
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _send_errors(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors, feedback, events, k):
+    """error[l] sends its changes down to value[l-1] (after a recomputation if B_l changed)."""
+    _, sent, _, messages, stale, index, delta, _ = events
+    if stale[layer, 1]:
+        refeed(back, w_off, s_off, sizes, batch, layer, sent[1], feedback)
+        stale[layer, 1] = 0
+        messages[k, 3] = 1
+    messages[k, 1] = feedback_events(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors,
+                                     sent[1], feedback, index, delta)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -314,7 +357,7 @@ def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, si
 @njit(cache=True, fastmath=FASTMATH)
 def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_first, learn_last, learn,
              learn_at_end, lr, limit, x, y, params, working, back, offsets, batch, act_code, state, grads,
-             scratch, predicted, energies, output, param_bound):
+             scratch, predicted, energies, output, param_bound, events):
     """A whole step under a schedule in one call: ``x_0 = x``, the feed-forward initialisation
     (``param_bound[l] >= |theta_l|`` on the way), ``output = x_L``, the loss, the clamp
     ``x_L = a_L = y``, ticks 0..n_ticks of :func:`run_schedule` on the ``working`` parameters, and,
@@ -323,7 +366,8 @@ def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_firs
     ``code`` then omits them), when ``learn_at_end``, else ``params -= lr * grads`` (:func:`sgd_update`).
 
     ``offsets``: rows ``w_off, b_off, s_off, sizes``; ``state``: rows ``values, acts, preds, errors,
-    feedback`` (the workspace's ``state``), so that a call passes fewer arguments.
+    feedback`` (the workspace's ``state``), so that a call passes fewer arguments; ``events``: as for
+    :func:`run_schedule` (send-on-delta from the feed-forward state, where every neuron has sent once).
 
     Returns ``(status, tick, layer, loss)``: 0 done; 1 a tick's energy became non-finite at
     (tick, layer); 2 the update would make a parameter non-finite; 3 the feed-forward pass overflowed
@@ -360,9 +404,14 @@ def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_firs
                     if not finite(block[b, i]):
                         return 3, 0, layer, loss
         return 3, 0, n_layers, loss
+    on = events[0][0] >= 0.0
+    if on:
+        start_events(acts, events[1], feedback, events[7])
+        events[3][:, :] = 0
+        events[4][:, :] = 0
     tick, layer = run_schedule(code, args, tick_start, 0, n_ticks, working, back, w_off, b_off, s_off,
                                sizes, batch, act_code, y, values, acts, preds, errors, feedback, grads,
-                               scratch, predicted, energies)
+                               scratch, predicted, energies, events)
     if tick >= 0:
         return 1, tick, layer, loss
     if learn:
@@ -372,7 +421,8 @@ def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_firs
             applied = blend_update(params, working, lr / learn_args[learn_first, 0])
         elif learn_at_end:
             applied = learn_hebbian(learn_code, learn_args, learn_first, learn_last, params, w_off, b_off,
-                                    s_off, sizes, batch, lr, errors, acts, limit, scratch, param_bound)
+                                    s_off, sizes, batch, lr, errors, events[1][0] if on else acts, limit,
+                                    scratch, param_bound)
         else:
             applied = sgd_update(params, grads, lr)
         if not applied:

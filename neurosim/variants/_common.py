@@ -24,13 +24,13 @@ def blas_threads(net, batch: int):
 class SmallBlas:
     """Mixin: run ``compute`` with :func:`blas_threads` (one BLAS thread for small circuits)."""
 
-    def compute(self, net, x, y):
+    def compute(self, net, x, y, events=None):
         try:
             batch = len(x)
         except TypeError:
             batch = 1
         with blas_threads(net, batch) if hasattr(net, "sizes") else nullcontext():
-            return super().compute(net, x, y)
+            return super().compute(net, x, y, events=events)
 
 
 # -- checks -----------------------------------------------------------------------------------------

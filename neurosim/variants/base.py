@@ -24,6 +24,7 @@ import numpy as np
 from ..circuit import ops
 from ..circuit.network import Network
 from ..errors import DivergenceError
+from ..events import resolve as resolve_events
 
 REGISTRY: dict = {}
 
@@ -87,6 +88,13 @@ class Step:
     energies: np.ndarray | None = None
     state: StepState | None = field(default=None, repr=False)
 
+    @property
+    def events(self):
+        """What the populations sent (:class:`neurosim.events.EventTrace`), where the step ran with
+        send-on-delta events; else ``None``."""
+        run = None if self.state is None else self.state.extra.get("run")
+        return None if run is None else run.event_trace()
+
 
 class Variant:
     """Base class. Subclasses set ``name``, ``defaults`` (hyper-parameters) and implement the ticks."""
@@ -95,6 +103,8 @@ class Variant:
     defaults: dict = {}
     # False where a variant's own arithmetic bypasses the counted ops (see neurosim.complexity).
     counted = True
+    # Whether populations relax over ticks, so that they can send events (neurosim.events).
+    has_ticks = False
 
     def __init__(self, **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))
@@ -148,8 +158,9 @@ class Variant:
     def n_ticks(self, net) -> int:
         raise NotImplementedError
 
-    def begin(self, net, ws, x, y, grads) -> StepState:
-        """Tick 0; returns the step's state with ``state.energy`` set."""
+    def begin(self, net, ws, x, y, grads, events=None) -> StepState:
+        """Tick 0; returns the step's state with ``state.energy`` set. ``events``: a
+        :class:`neurosim.events.SendOnDelta` (``None``: dense ticks)."""
         raise NotImplementedError
 
     def tick(self, state: StepState, tick: int) -> float:
@@ -160,13 +171,15 @@ class Variant:
         """Take the weight terms not taken during the ticks (default: none left)."""
 
     # -- results -------------------------------------------------------------------------------
-    def compute(self, net, x, y) -> Step:
-        """One step on a batch through the tick protocol (subclasses may fuse it)."""
+    def compute(self, net, x, y, events=None) -> Step:
+        """One step on a batch through the tick protocol (subclasses may fuse it); ``events`` as
+        for :meth:`gradients`."""
+        events = resolve_events(events, self)
         x, y, ws = self.prepare(net, x, y)
         grads = np.zeros_like(net.params)
         n_ticks = self.n_ticks(net)
         energies = np.zeros(n_ticks + 1)
-        state = self.begin(net, ws, x, y, grads)
+        state = self.begin(net, ws, x, y, grads, events=events)
         energies[0] = state.energy
         for tick in range(1, n_ticks + 1):
             energies[tick] = self.tick(state, tick)
@@ -175,7 +188,7 @@ class Variant:
         self.end(state)
         return Step(grads, state.loss, state.output, energies, state)
 
-    def sgd_step(self, net, x, y, lr: float, scratch: np.ndarray):
+    def sgd_step(self, net, x, y, lr: float, scratch: np.ndarray, events=None):
         """Inference and the plain-SGD update ``theta -= lr * grads`` fused into one kernel call.
 
         Returns a :class:`Step` (with ``grads=None``: the update went straight into the weights),
@@ -184,12 +197,14 @@ class Variant:
         """
         return None
 
-    def gradients(self, net, x, y) -> list:
+    def gradients(self, net, x, y, events=None) -> list:
         """``[(dW_1, db_1), ..., (dW_L, db_L)]`` as d loss / d theta (views of one flat array).
 
         For an RNN (:func:`neurosim.rnn`) a dict keyed ``W_xh, W_hh, W_hy, b_h, b_y`` instead.
+        ``events``: :class:`neurosim.events.SendOnDelta` to let populations send only their changes
+        (variants with ticks), ``None`` or :class:`neurosim.events.Dense` for dense ticks.
         """
-        step = self.compute(net, x, y)
+        step = self.compute(net, x, y, events=events)
         grads = step.grads
         check_finite_grads(self, net, grads)
         return net.grad_views(grads)

@@ -27,6 +27,7 @@ from .scheduled import Scheduled
 class BP(Scheduled):
     name = "bp"
     defaults: dict = {}
+    has_ticks = False  # its schedule is the backward pass, not a relaxation: nothing to send on delta
 
     def n_ticks(self, net) -> int:
         return net.n_layers - 1

@@ -158,7 +158,7 @@ class COPI(SmallBlas, Variant):
     def n_ticks(self, net) -> int:
         return net.n_layers - 1
 
-    def begin(self, net, ws, x, y, grads):
+    def begin(self, net, ws, x, y, grads, events=None):
         """Tick 0: the forward pass, the output delta ``y - yhat`` and every layer's decorrelated
         input ``x_l = R_l y_{l-1}`` (kept in ``state.extra["inputs"]``)."""
         state = self.feedforward_and_clamp(net, ws, x, y, grads)
@@ -242,8 +242,8 @@ class COPI(SmallBlas, Variant):
                 work.emit(counter, L - l, work.cached(net, ws, ("copi_update", l),
                                                       lambda: work.copi_update(net, batch, l)))
 
-    def compute(self, net, x, y):
-        step = super().compute(net, x, y)
+    def compute(self, net, x, y, events=None):
+        step = super().compute(net, x, y, events=events)
         pending = step.state.extra["pending"]
         if not all(np.all(np.isfinite(matrix)) for group in pending for matrix in group):
             raise DivergenceError(f"{self.name}: the step would make the decorrelation or synaptic "
@@ -254,11 +254,11 @@ class COPI(SmallBlas, Variant):
         st.steps += 1
         return step
 
-    def gradients(self, net, x, y) -> list:
+    def gradients(self, net, x, y, events=None) -> list:
         """The step's parameter change as ``[(dW, db), ...]`` without committing the new state."""
         st = self.state(net)
         saved = (st.decorrelation, st.synaptic, st.effective, st.steps)
         try:
-            return super().gradients(net, x, y)
+            return super().gradients(net, x, y, events=events)
         finally:
             st.decorrelation, st.synaptic, st.effective, st.steps = saved

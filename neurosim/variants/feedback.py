@@ -107,17 +107,17 @@ class FeedbackPathway:
         super().end(state)
         self._finish_feedback(state)
 
-    def compute(self, net, x, y):
-        step = super().compute(net, x, y)
+    def compute(self, net, x, y, events=None):
+        step = super().compute(net, x, y, events=events)
         self._commit_feedback(net, step.state)
         return step
 
-    def gradients(self, net, x, y) -> list:
+    def gradients(self, net, x, y, events=None) -> list:
         """The step's gradients; a learned ``B`` is left as it was."""
         flat = self.feedback_params(net)
         saved = None if flat is None else flat.copy()
         try:
-            return super().gradients(net, x, y)
+            return super().gradients(net, x, y, events=events)
         finally:
             if saved is not None:
                 flat[...] = saved

@@ -72,7 +72,7 @@ class ImplicitSGD(SmallBlas, Variant):
     def n_ticks(self, net) -> int:
         return 0
 
-    def begin(self, net, ws, x, y, grads):
+    def begin(self, net, ws, x, y, grads, events=None):
         return self.feedforward_and_clamp(net, ws, x, y, grads)
 
     def tick(self, state, tick) -> float:  # pragma: no cover - n_ticks is 0

@@ -13,12 +13,15 @@ import weakref
 
 from ..circuit.schedule import Run, Schedule
 from ..errors import DivergenceError
+from ..events import resolve as resolve_events
 from ._common import require_dense
 from .base import Step, StepState, Variant, raise_divergence
 
 
 class Scheduled(Variant):
     """Base of the variants defined by a schedule (see the module docstring)."""
+
+    has_ticks = True
 
     def build_schedule(self, net) -> Schedule:
         raise NotImplementedError
@@ -49,14 +52,16 @@ class Scheduled(Variant):
         with an exact shortcut of its circuit, as Z-IL's wavefront, returns that)."""
         return self.schedule(net)
 
-    def _new_run(self, net, ws, y, grads=None, schedule=None) -> Run:
+    def _new_run(self, net, ws, y, grads=None, schedule=None, events=None) -> Run:
         back = self.feedback_params(net) if hasattr(self, "feedback_params") else None
-        return Run(schedule or self.schedule(net), net, ws, y, back=back, grads=grads)
+        return Run(schedule or self.schedule(net), net, ws, y, back=back, grads=grads, events=events)
 
     # -- tick protocol -------------------------------------------------------------------------
-    def begin(self, net, ws, x, y, grads) -> StepState:
+    def begin(self, net, ws, x, y, grads, events=None) -> StepState:
+        events = resolve_events(events, self)
         state = self.feedforward_and_clamp(net, ws, x, y, grads)
-        run = state.extra["run"] = self._new_run(net, ws, y, grads)
+        run = state.extra["run"] = self._new_run(net, ws, y, grads, events=events)
+        run.start_events()
         run.ticks(0, 0)
         state.energy = float(run.energies[0])
         return state
@@ -76,22 +81,25 @@ class Scheduled(Variant):
             raise DivergenceError(f"{self.name}: the update would make parameters non-finite (loss "
                                   f"{loss:.3g}); lower the learning rate")
 
-    def compute(self, net, x, y) -> Step:
+    def compute(self, net, x, y, events=None) -> Step:
         """Every tick of :meth:`step_schedule`: one compiled call (numba backend, dense network) or
         the NumPy reference backend."""
-        return self.compute_with(net, x, y)
+        return self.compute_with(net, x, y, events=events)
 
-    def compute_with(self, net, x, y, schedule: Schedule | None = None) -> Step:
+    def compute_with(self, net, x, y, schedule: Schedule | None = None, events=None) -> Step:
         """One step under ``schedule`` (default :meth:`step_schedule`; e.g. ``variant.schedule(net)``
-        for Z-IL's full circuit where ``compute`` runs its wavefront), in one call."""
+        for Z-IL's full circuit where ``compute`` runs its wavefront), in one call; ``events`` a
+        :class:`neurosim.events.SendOnDelta` (``None``: dense ticks)."""
+        events = resolve_events(events, self)
         x, y, ws = self.prepare(net, x, y)  # an RNN learns its depth here
-        run = self._new_run(net, ws, y, schedule=schedule or self.step_schedule(net))
+        run = self._new_run(net, ws, y, schedule=schedule or self.step_schedule(net), events=events)
         if run.compiled():
             state = StepState(net, ws, x, y, run.grads, extra={"run": run})
             self._compiled_step(state, run)
         else:
             state = self.feedforward_and_clamp(net, ws, x, y, run.grads)
             state.extra["run"] = run
+            run.start_events()
             tick, layer = run.ticks(0, run.schedule.n_ticks)
             if tick >= 0:
                 raise_divergence(self, net, ws, tick, layer)
@@ -99,14 +107,15 @@ class Scheduled(Variant):
         self.end(state)
         return Step(run.grads, state.loss, state.output, run.energies, state)
 
-    def sgd_step(self, net, x, y, lr: float, scratch):
+    def sgd_step(self, net, x, y, lr: float, scratch, events=None):
         """The step and the plain-SGD update ``theta -= lr * grads`` in one compiled call (numba
         backend, dense network, fixed feedback), applied only if every new parameter is finite.
         ``None`` where it does not apply (the trainer then runs ``compute`` and the optimiser)."""
         if getattr(self, "feedback_kind", "symmetric") == "learned" or not getattr(net, "is_dense", False):
             return None
+        events = resolve_events(events, self)
         x, y, ws = self.prepare(net, x, y)
-        run = self._new_run(net, ws, y, schedule=self.step_schedule(net))
+        run = self._new_run(net, ws, y, schedule=self.step_schedule(net), events=events)
         if not run.compiled():
             return None
         state = StepState(net, ws, x, y, None, extra={"run": run})

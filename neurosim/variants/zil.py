@@ -138,10 +138,11 @@ class ZIL(IL):
             cache[net.n_layers] = self.wavefront(net)
         return cache[net.n_layers]
 
-    def compute(self, net, x, y):
+    def compute(self, net, x, y, events=None):
         """The training path: the wavefront (see the module docstring); ``energies`` is None there,
-        since the retired layers are not simulated."""
-        step = super().compute(net, x, y)
+        since the retired layers are not simulated. With send-on-delta events the wavefront's
+        populations send; at threshold 0 that is exactly the wavefront's messages."""
+        step = super().compute(net, x, y, events=events)
         if self.wavefront_applies(net):
             step.energies = None
         return step
