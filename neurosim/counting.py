@@ -137,6 +137,7 @@ class Totals:
     def __init__(self):
         self._kernels = {}
         self._pending = {}  # id(template) -> [template, times]; holding it keeps the id unique
+        self._later = []  # callables returning summaries, formed when read
 
     @property
     def kernels(self) -> dict:
@@ -144,7 +145,18 @@ class Totals:
             pending, self._pending = self._pending, {}
             for template, times in pending.values():
                 self._add(template, times)
+        if self._later:
+            later, self._later = self._later, []
+            for summarise in later:
+                self.add_summary(summarise())
         return self._kernels
+
+    def add_later(self, summarise) -> None:
+        """Add ``summarise()`` (a summary as for :meth:`add_summary`) when the totals are next read,
+        so a step pays for counting its messages only if someone looks."""
+        self._later.append(summarise)
+        if len(self._later) >= 256:  # bound what is held
+            self.kernels
 
     def record(self, kernel: str, tick: int, layer: int, macs: int = 0, ops: int = 0,
                messages: int = 0) -> None:
@@ -226,6 +238,7 @@ class Totals:
     def reset(self) -> None:
         self._kernels.clear()
         self._pending.clear()
+        self._later.clear()
 
 
 class Counter(Totals):

@@ -581,7 +581,7 @@ class Run:
                     counter.record_ticks(template, start, stop)
             if stopped_tick >= 0:
                 counter.record_ticks(self._local_partial(stopped_tick), stopped_tick, stopped_tick)
-            counter.add_summary(book.summary(messages, first, end))
+            counter.add_later(lambda: book.summary(messages, first, end))
             return
         rows = np.flatnonzero((book.tick >= first) & (book.tick <= end))
         by_tick = {}
