@@ -109,3 +109,22 @@ def test_bench_startup(startup):
     cold = startup.cold_compile(variants=("bp",), dtypes=("float64",), batches=(1,), fresh_cache=False)
     assert cold["total_s"] > 0 and [c["variant"] for c in cold["cases"]] == ["bp"]
     assert "P5b" in startup.table(0.01, warm, cold)
+
+
+def test_bench_events_quick(tmp_path, capsys):
+    events = load("bench_events")
+    out = tmp_path / "events.json"
+    events.main(["--quick", "--out", str(out)])
+    report = json.loads(out.read_text())
+    for net in ("mlp", "cnn"):
+        for variant in ("il", "seqil"):
+            rows = [r for r in report["accuracy"] if r["net"] == net and r["variant"] == variant]
+            assert rows[0]["label"] == "dense" and rows[0]["active_fraction"] == 1.0
+            assert rows[1]["threshold"] == 0.0 and 0.9 < rows[1]["active_fraction"] <= 1.0
+            assert all(0 <= r["active_fraction"] <= 1 and -1 <= r["cosine_to_bp"] <= 1 for r in rows)
+            assert all(r["messages"] <= rows[0]["messages"] for r in rows[1:])
+    assert report["cost"] and all(r["speedup"] > 0 and r["dense_ms"] > 0 for r in report["cost"])
+    assert len(report["verdicts"]) == len({(r["case"], r["T"], r["batch"]) for r in report["cost"]})
+    assert out.with_suffix(".png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "| mlp | il | dense |" in printed and "verdict: " in printed
