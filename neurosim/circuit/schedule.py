@@ -266,13 +266,7 @@ class Schedule:
         cache = self.__dict__.setdefault("_plans", {})
         found = cache.get(key)
         if found is None:
-            found = []
-            for tick in range(first, last + 1):
-                if found and found[-1][0] is templates[tick]:
-                    found[-1][2] = tick
-                else:
-                    found.append([templates[tick], tick, tick])
-            found = cache[key] = [tuple(entry) for entry in found]
+            found = cache[key] = _merge_runs(templates, first, last)
         return found
 
     def rows(self) -> list:
@@ -315,13 +309,7 @@ class Schedule:
         plans = self.__dict__["_local_templates"][(id(net), net.n_layers, batch)][2]
         found = plans.get((first, last))
         if found is None:
-            found = []
-            for tick in range(first, last + 1):
-                if found and found[-1][0] is templates[tick]:
-                    found[-1][2] = tick
-                else:
-                    found.append([templates[tick], tick, tick])
-            found = plans[(first, last)] = [tuple(entry) for entry in found]
+            found = plans[(first, last)] = _merge_runs(templates, first, last)
         return found
 
     def partial(self, net, batch: int, tick: int):
@@ -330,6 +318,18 @@ class Schedule:
         ops = self.ticks[tick]
         stop = next((k for k, op in enumerate(ops) if op.name == "energy"), len(ops) - 1)
         return work.Template([event for op in ops[:stop + 1] for event in _events(net, batch, op)])
+
+
+def _merge_runs(templates, first: int, last: int) -> list:
+    """``[(template, first tick, last tick), ...]`` over ticks ``first..last``, runs of the same
+    template object merged."""
+    found = []
+    for tick in range(first, last + 1):
+        if found and found[-1][0] is templates[tick]:
+            found[-1][2] = tick
+        else:
+            found.append([templates[tick], tick, tick])
+    return [tuple(entry) for entry in found]
 
 
 def _events(net, batch, op) -> list:
