@@ -1,4 +1,5 @@
-"""Command line: ``neurosim demo`` and ``neurosim train CONFIG --out DIR``.
+"""Command line: ``neurosim demo``, ``neurosim train CONFIG --out DIR``, ``neurosim complexity`` and
+``neurosim map CONFIG --hardware CHIP``.
 
 Sits on the public API only. Errors in user input print one line naming the problem and exit 2; a
 diverging run exits 1 after saving what it had.
@@ -162,6 +163,80 @@ def run_complexity(args) -> int:
     return 0
 
 
+def _write_atomic(path: Path, write) -> None:
+    """``write(handle_path)`` into a temporary file beside ``path``, then rename it into place, so a
+    crash never leaves a half-written output."""
+    temporary = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def run_map(args) -> int:
+    _figure_backend()
+    import matplotlib.pyplot as plt
+
+    import neurosim as ns
+    from neurosim import config as configs
+    from neurosim import hardware
+
+    spec = hardware.load_spec(args.hardware)
+    config = configs.load(args.config)
+    for assignment in args.set or []:
+        config = configs.override(config, assignment)
+    net, variant, _, data, train_kwargs = configs.build(config)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    events = None
+    if args.events is not None:
+        events = ns.events.SendOnDelta(args.events)
+    elif "events" in train_kwargs:
+        events = train_kwargs["events"]
+    x = data.x_train[:args.batch_size]
+    y = data.targets(data.y_train[:args.batch_size], dtype=net.dtype)
+    runs = [(variant, events)]
+    if variant.name != "bp":
+        runs.append((ns.variant("bp"), None))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    costs, mappings = [], []
+    for chosen, chosen_events in runs:
+        mapping = hardware.map(net, chosen, spec, max_chips=args.max_chips)
+        costs.append(mapping.cost(x, y, events=chosen_events if getattr(chosen, "has_ticks", False) else None))
+        mappings.append(mapping)
+    mapping, cost = mappings[0], costs[0]
+    text = "\n\n".join([mapping.table(), cost.table()] + [c.table() for c in costs[1:]])
+    rows = [(c.variant + (" (events)" if i == 0 and events is not None else ""), len(c.timesteps),
+             f"{c.latency_s * 1e3:.4g}", f"{c.total_energy_j * 1e6:.4g}", f"{c.synaptic_events:,}",
+             f"{c.latency_s / costs[-1].latency_s:.3g}", f"{c.total_energy_j / costs[-1].total_energy_j:.3g}")
+            for i, c in enumerate(costs)]
+    side_by_side = _table(rows, ("variant", "timesteps", "latency ms", "energy uJ", "synaptic events",
+                                 "latency / BP", "energy / BP"))
+    text += "\n\n" + side_by_side
+    print(text)
+    _write_atomic(out / "cost.txt", lambda path: path.write_text(text + "\n"))
+    payload = {"config": config, "chip": spec.name, "batch_size": int(x.shape[0]),
+               "events": None if events is None else {"threshold": events.threshold, "relative": events.relative},
+               "placement": {name: [list(piece) for piece in pieces] for name, pieces in mapping.placement.items()},
+               "utilisation": mapping.utilisation(), "costs": [c.as_dict() for c in costs]}
+    _write_atomic(out / "cost.json", lambda path: path.write_text(json.dumps(payload, indent=1)))
+    figure = mapping.plot(cost)
+    figure.suptitle(f"{repr(variant)} on {spec.title}: batch of {x.shape[0]}", fontsize=10)
+    figure.tight_layout()
+    _write_atomic(out / "mapping.png", lambda path: figure.savefig(path, dpi=120, format="png"))
+    plt.close(figure)
+    ax = hardware.plot_energy(costs)
+    ax.set_title(f"one training step on {spec.title}, against BP")
+    ax.figure.tight_layout()
+    _write_atomic(out / "energy.png", lambda path: ax.figure.savefig(path, dpi=120, format="png"))
+    plt.close(ax.figure)
+    print(f"saved cost.txt, cost.json, mapping.png and energy.png in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurosim", description="Simulate predictive-coding circuits and compare them with backprop.")
@@ -198,6 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
     cx.add_argument("--out", default="neurosim-complexity", help="output folder (default: %(default)s)")
     cx.add_argument("--quiet", action="store_true", help="no progress bar")
     cx.set_defaults(run=run_complexity)
+    hw = sub.add_parser("map", help="place a config's circuit on a neuromorphic chip; latency and energy against BP",
+                        description="Map the network and variant of a TOML config onto a chip, cost one "
+                                    "training step on a batch of its data, and compare it with BP on the "
+                                    "same chip; writes cost.txt, cost.json, mapping.png and energy.png.")
+    hw.add_argument("config", help="path to a TOML config, e.g. models/mlp_digits.toml")
+    hw.add_argument("--hardware", default="loihi",
+                    help="chip name (loihi, loihi2, truenorth, spinnaker2, generic) or a spec TOML path "
+                         "(default: %(default)s)")
+    hw.add_argument("--events", type=float, default=None, metavar="THRESHOLD",
+                    help="send-on-delta threshold (default: the config's [events], else dense)")
+    hw.add_argument("--batch-size", type=int, default=1,
+                    help="training samples costed, run one after another (default: %(default)s)")
+    hw.add_argument("--max-chips", type=int, default=None, help="fail if the circuit needs more chips")
+    hw.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    hw.add_argument("--out", default="neurosim-map", help="output folder (default: %(default)s)")
+    hw.set_defaults(run=run_map)
     return parser
 
 
