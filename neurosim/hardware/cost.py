@@ -284,8 +284,11 @@ def step_cost(mapping, x, y=None, events=None) -> Cost:
     spec, variant = mapping.spec, mapping.variant
     counter, batch = count_step(mapping.net, variant, x, y, events)
     event_list = counter.events
-    steps = levels(event_list)
-    n_steps = max(steps, default=0) + 1
+    # a timestep is a level holding work; renumber so no empty timestep pays a barrier
+    raw = levels(event_list)
+    renumber = {level: index for index, level in enumerate(sorted(set(raw)))}
+    steps = [renumber[level] for level in raw]
+    n_steps = len(renumber)
     n_cores = mapping.n_cores
     synops = np.zeros((n_steps, n_cores))
     updates = np.zeros((n_steps, n_cores))

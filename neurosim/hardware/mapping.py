@@ -88,17 +88,14 @@ def circuit(net, variant) -> tuple:
             source = f"decorrelated[{layer}]"
         links.append(Link(connection.name, source, connection.target, layer, "dense", connection.synapses,
                           connection.synapses / size, stored=True, plastic=connection.plastic))
-    if decorrelated:
+    if decorrelated:  # decorrelated[l] sits right after value[l-1], whose activity it whitens for W[l]
         ordered = {}
         for name, size in populations.items():
+            ordered[name] = size
             layer = int(name[name.index("[") + 1:-1])
             if name.startswith("value") and layer < net.n_layers:
                 ordered[f"decorrelated[{layer + 1}]"] = size
-            ordered[name] = size
-        # decorrelated[l] sits just after value[l-1]: it feeds W[l]
-        populations = {}
-        for name in ordered:
-            populations[name] = ordered[name]
+        populations = ordered
         for layer in range(1, net.n_layers + 1):
             size = populations[f"value[{layer - 1}]"]
             links.append(Link(f"R[{layer}]", f"value[{layer - 1}]", f"decorrelated[{layer}]", layer, "dense",
