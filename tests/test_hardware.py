@@ -342,16 +342,21 @@ def test_symmetric_feedback_pays_for_its_weight_copy():
     assert symmetric.cost(x, y).synaptic_updates == hebbian + copies
 
 
-def test_zil_costs_exactly_what_bp_costs():
+def test_zil_does_on_chip_what_bp_does():
+    """Z-IL's synaptic passes, weight updates and timesteps are BP's; only which neurons update
+    differs (Z-IL's value neurons relax where BP's error units compute deltas)."""
     net = ns.mlp([8, 7, 6, 3], seed=0)
     x, y = np.random.default_rng(0).random((2, 8)), np.eye(3)[[1, 2]]
     bp = hardware.map(net, "bp", "loihi").cost(x, y)
     zil = hardware.map(net, "zil", "loihi").cost(x, y)
     assert zil.synaptic_events == bp.synaptic_events
     assert zil.synaptic_updates == bp.synaptic_updates
-    # forward 3, backward 2; each weight term joins the timestep its error arrives in
-    assert len(zil.timesteps) == len(bp.timesteps) == 3 + 2
+    assert zil.messages == bp.messages
+    # forward 3, backward 2, and the first layer's error once the last feedback has arrived
+    assert len(zil.timesteps) == len(bp.timesteps) == 3 + 2 + 1
     assert zil.energy_j["synaptic"] == pytest.approx(bp.energy_j["synaptic"])
+    assert zil.energy_j["weight_update"] == pytest.approx(bp.energy_j["weight_update"])
+    assert zil.latency_s == pytest.approx(bp.latency_s, rel=0.05)
 
 
 def test_il_needs_two_timesteps_a_tick():

@@ -18,7 +18,8 @@ hold the population doing the work, in proportion to the neurons each holds:
 
 Timesteps: events run as soon as what they read is ready (the dependency model of
 :func:`neurosim.counting.critical_path`): a synaptic pass starts a new timestep, elementwise work
-joins the timestep of its inputs. A chip has no batch dimension, so a batch of ``B`` samples runs
+joins the timestep of its inputs, and each of the variant's ticks takes at least one timestep (the
+neurons integrate on every tick, even one in which send-on-delta sends nothing). A chip has no batch dimension, so a batch of ``B`` samples runs
 one after another: per sample, timestep ``k`` takes
 
     t_k = max(min_tick, max_c compute_c,k + routing_k + barrier)
@@ -214,12 +215,20 @@ def levels(events) -> list:
     table = dict(EXTRA_DEPENDENCIES)
     table.update(counting.DEPENDENCIES)
     depth, out = {}, []
+    tick, floor, longest = 0, 0, 0
+    passes = {event.tick for event in events if event.macs > 0 and event.kernel in SYNAPTIC}
     for event in events:
+        if event.tick > tick:
+            # a tick is at least one timestep: neurons integrate even when nothing is sent
+            tick, floor = event.tick, longest + (0 if event.tick in passes else 1)
         reads, writes = table.get(event.kernel, ((), ()))
         reads = counting._populations(reads, event.layer)
         level = max((depth.get(p, 0) for p in reads), default=0)
         if event.macs > 0 and event.kernel in SYNAPTIC:
             level += 1
+        if event.tick >= 1:
+            level = max(level, floor)
+        longest = max(longest, level)
         for name in counting._populations(writes, event.layer):
             depth[name] = level
         out.append(level)
