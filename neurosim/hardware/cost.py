@@ -18,8 +18,9 @@ hold the population doing the work, in proportion to the neurons each holds:
 
 Timesteps: events run as soon as what they read is ready (the dependency model of
 :func:`neurosim.counting.critical_path`): a synaptic pass starts a new timestep, elementwise work
-joins the timestep of its inputs, and each of the variant's ticks takes at least one timestep (the
-neurons integrate on every tick, even one in which send-on-delta sends nothing). A chip has no batch dimension, so a batch of ``B`` samples runs
+joins the timestep of its inputs, and a state written on one tick is written again on a later tick
+no sooner than the next timestep (a neuron updates once a timestep; so every tick takes at least
+one, even one in which send-on-delta sends nothing). A chip has no batch dimension, so a batch of ``B`` samples runs
 one after another: per sample, timestep ``k`` takes
 
     t_k = max(min_tick, max_c compute_c,k + routing_k + barrier)
@@ -95,7 +96,9 @@ class Cost:
     counts for the batch; macs: every multiply-accumulate counted (for the processor comparison);
     cores, chips: used; busy: per-core seconds of compute; processor_energy_j: ``{processor: J}``
     for the same MACs on conventional processors; notes: what the chip cannot do for this step, or
-    does at an extra cost (weight transport), reported, not hidden.
+    does at an extra cost (weight transport), reported, not hidden; message_trace: per chip
+    timestep, ``{(source, target, one_to_one): messages}`` for the batch (what
+    :func:`neurosim.hardware.sanafe.replay` plays back).
     """
 
     variant: str
@@ -117,6 +120,7 @@ class Cost:
     busy: np.ndarray
     processor_energy_j: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    message_trace: list = field(default_factory=list, repr=False)
 
     @property
     def total_energy_j(self) -> float:
@@ -214,22 +218,20 @@ def levels(events) -> list:
     """The chip timestep of each event (see the module docstring): 0 for work reading only the input."""
     table = dict(EXTRA_DEPENDENCIES)
     table.update(counting.DEPENDENCIES)
-    depth, out = {}, []
-    tick, floor, longest = 0, 0, 0
-    passes = {event.tick for event in events if event.macs > 0 and event.kernel in SYNAPTIC}
+    depth, written, out = {}, {}, []
     for event in events:
-        if event.tick > tick:
-            # a tick is at least one timestep: neurons integrate even when nothing is sent
-            tick, floor = event.tick, longest + (0 if event.tick in passes else 1)
         reads, writes = table.get(event.kernel, ((), ()))
-        reads = counting._populations(reads, event.layer)
-        level = max((depth.get(p, 0) for p in reads), default=0)
+        writes = counting._populations(writes, event.layer)
+        level = max((depth.get(p, 0) for p in counting._populations(reads, event.layer)), default=0)
         if event.macs > 0 and event.kernel in SYNAPTIC:
             level += 1
-        if event.tick >= 1:
-            level = max(level, floor)
-        longest = max(longest, level)
-        for name in counting._populations(writes, event.layer):
+        for name in writes:
+            # a neuron updates once a timestep: a later tick's write to the same state waits for the next
+            last = written.get(name)
+            if last is not None and last[1] < event.tick:
+                level = max(level, last[0] + 1)
+        for name in writes:
+            written[name] = (level, event.tick)
             depth[name] = level
         out.append(level)
     return out
@@ -309,6 +311,7 @@ def step_cost(mapping, x, y=None, events=None) -> Cost:
     routes = _Routes(mapping)
     symmetric = any(link.name.endswith("^T") for link in mapping.links)
     worked = [set() for _ in range(n_steps)]
+    trace = [{} for _ in range(n_steps)]
     for event, step in zip(event_list, steps):
         step_tick[step] = max(step_tick[step], event.tick)
         if event.kernel in SYNAPTIC:
@@ -341,6 +344,8 @@ def step_cost(mapping, x, y=None, events=None) -> Cost:
             totals["messages"] += event.messages
             totals["packets"] += event.messages * packets
             message_energy[step] += event.messages * energy
+            key = (source, host, one_to_one)
+            trace[step][key] = trace[step].get(key, 0) + event.messages
             routing[step] = max(routing[step], worst)
     for step, names in enumerate(worked):
         for name in names:
@@ -383,7 +388,8 @@ def step_cost(mapping, x, y=None, events=None) -> Cost:
                 macs=int(macs), cores=n_cores, chips=mapping.chips, busy=batch * compute.sum(axis=0),
                 processor_energy_j={name: macs * joules for name, (_, joules, _) in processors().items()},
                 notes=unsupported + [note for note in mapping.notes
-                                     if not ("learning" in note or (y is None and "weight transport" in note))])
+                                     if not ("learning" in note or (y is None and "weight transport" in note))],
+                message_trace=trace)
 
 
 def _names(mapping) -> set:
