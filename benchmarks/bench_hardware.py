@@ -101,25 +101,32 @@ def figure(report, path) -> None:
     from neurosim.hardware.plots import COLOURS
 
     rows = report["rows"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    labels = [row["label"] for row in rows]
+    fig, (total, share, latency) = plt.subplots(1, 3, figsize=(14, 4.0))
     positions = np.arange(len(rows))
+    total.bar(positions, [row["energy_uj"] for row in rows], color="#4c72b0", label="on the chip")
+    total.scatter(positions, [row["gpu_energy_uj"] for row in rows], marker="o", facecolors="none", color="k",
+                  zorder=3, label="same MACs on a GPU at peak")
+    total.set_yscale("log")
+    total.set_ylabel("energy per sample (uJ, log)")
+    total.set_title(f"energy of a training step on {report['chip_title']}")
+    total.legend(fontsize=7)
     bottom = np.zeros(len(rows))
     for category in ("synaptic", "weight_update", "neuron_update", "messages"):
-        heights = np.array([row["energy_by_category_uj"][category] for row in rows])
-        left.bar(positions, heights, bottom=bottom, color=COLOURS[category], label=category.replace("_", " "))
-        bottom += heights
-    left.scatter(positions, [row["gpu_energy_uj"] for row in rows], marker="o", facecolors="none", color="k",
-                 zorder=3, label="same MACs on a GPU at peak")
-    left.set_yscale("log")
-    left.set_ylabel("energy per sample (uJ, log)")
-    left.set_title(f"energy of a training step on {report['chip_title']}")
-    left.set_xticks(positions, [row["label"] for row in rows], rotation=40, ha="right", fontsize=8)
-    left.legend(fontsize=7)
-    right.bar(positions, [row["latency_us"] for row in rows], color="#4c72b0")
-    right.set_yscale("log")
-    right.set_ylabel("latency per sample (us, log)")
-    right.set_title("latency of a training step")
-    right.set_xticks(positions, [row["label"] for row in rows], rotation=40, ha="right", fontsize=8)
+        fractions = np.array([row["energy_by_category_uj"][category] / row["energy_uj"] for row in rows])
+        share.bar(positions, fractions, bottom=bottom, color=COLOURS[category], label=category.replace("_", " "))
+        bottom += fractions
+    share.set_ylim(0, 1.25)
+    share.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    share.set_ylabel("share of the step's energy")
+    share.set_title("where the energy goes")
+    share.legend(fontsize=7, loc="upper center", ncol=4, frameon=False, handlelength=1.2, columnspacing=0.8)
+    latency.bar(positions, [row["latency_us"] for row in rows], color="#55a868")
+    latency.set_yscale("log")
+    latency.set_ylabel("latency per sample (us, log)")
+    latency.set_title("latency of a training step")
+    for ax in (total, share, latency):
+        ax.set_xticks(positions, labels, rotation=40, ha="right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

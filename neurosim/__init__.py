@@ -4,8 +4,9 @@
     net = ns.mlp([64, 128, 128, 10], activation="tanh", seed=0)
     grads = ns.variant("zil").gradients(net, x, y)      # equals backprop's
     trace = ns.Simulator(net, ns.variant("il", T=20, gamma=0.1)).run(x, y, record=("energy", "errors"))
+    cost = ns.hardware.map(net, ns.variant("il"), "loihi").cost(x, y)  # latency and energy on a chip
 """
-from . import activations, backends, complexity, counting, datasets, events, optim
+from . import activations, backends, complexity, counting, datasets, events, hardware, optim
 from .circuit import RNN, Dense, Network, mlp, rnn
 from .circuit import layers
 import sys as _sys
@@ -18,6 +19,6 @@ from .variants import Step, Variant, available, register, variant
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "backends", "complexity", "counting", "datasets", "events", "optim", "Dense", "Network", "RNN", "mlp", "rnn", "layers",
+__all__ = ["activations", "backends", "complexity", "counting", "datasets", "events", "hardware", "optim", "Dense", "Network", "RNN", "mlp", "rnn", "layers",
            "DivergenceError", "Simulator", "Trace", "History", "Trainer", "evaluate", "train", "Step", "Variant",
            "available", "register", "variant"]

@@ -128,3 +128,19 @@ def test_bench_events_quick(tmp_path, capsys):
     assert out.with_suffix(".png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "| mlp | il | dense |" in printed and "verdict: " in printed
+
+
+def test_bench_hardware(tmp_path, capsys):
+    hardware = load("bench_hardware")
+    out = tmp_path / "hardware.json"
+    report = hardware.main(["--variants", "bp,zil,il", "--batch", "2", "--out", str(out)])
+    rows = {row["label"]: row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"bp", "zil", "il", "il, events 0.01", "il, events 0.1"}
+    assert rows["bp"]["energy_vs_bp"] == 1 and rows["zil"]["cosine_to_bp"] > 0.999999
+    assert rows["zil"]["synaptic_events"] == rows["bp"]["synaptic_events"]
+    assert rows["il, events 0.1"]["synaptic_events"] < rows["il"]["synaptic_events"]
+    for row in rows.values():
+        assert row["energy_uj"] == pytest.approx(sum(row["energy_by_category_uj"].values()))
+    assert "| il, events 0.01 | mse |" in capsys.readouterr().out
+    hardware.figure(report, tmp_path / "figure.png")
+    assert (tmp_path / "figure.png").stat().st_size > 0

@@ -5,8 +5,10 @@ extra). The replay gives SANA-FE exactly the packets neurosim routes, so those m
 packet; its synaptic events are ours plus one per message on a one-to-one wire (a synapse in
 SANA-FE, a plain wire in neurosim). Energies and latencies differ by the calibrations each uses
 (see :mod:`neurosim.hardware.sanafe_replay`); measured on these small circuits SANA-FE's energy,
-weight updates left out, is 1.3-1.7x neurosim's and its latency 2.5-4.5x (its barrier is 0.6-1.8 us
-where Davies et al. give 113-465 ns, and it handles each packet in 16 ns plus 3.8 ns a synapse).
+weight updates left out, is 1.4-1.6x neurosim's (35.5 against 23.6 pJ a synaptic event, 111 against
+1.7 pJ a packet) and its latency 2.8-3.9x on the 8-12-6-3 circuits, where barriers dominate (its
+barrier is 0.6-1.8 us where Davies et al. give 113-465 ns, and it handles each packet in 16 ns plus
+3.8 ns a synapse), 1.2x on 400-400-10, where synaptic operations do.
 """
 import numpy as np
 import pytest
