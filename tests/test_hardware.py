@@ -244,6 +244,33 @@ def test_a_conv_network_maps_and_a_recurrent_one_is_refused():
         hardware.map(ns.rnn(3, 5, 2), "il", "loihi")
 
 
+def test_fan_out_overflow_goes_through_splitter_neurons():
+    """TrueNorth: a neuron sends to one axon. value[2] of the digits CNN drives error[3] on 4 cores,
+    so its 256 neurons need 1,024 splitters; the limits hold and each of its messages pays two legs."""
+    from neurosim import config as configs
+
+    net = configs.build_model(configs.validate(configs.load(ROOT / "models" / "cnn_digits.toml"))["model"])
+    mapping = hardware.map(net, "il", "truenorth")
+    assert mapping.relays == {"value[2]": 256 * 4}
+    assert mapping.populations["relay[value[2]]"] == 1024
+    assert any("splitter neurons" in note for note in mapping.notes)
+    _assert_within_limits(mapping)
+    data = ns.datasets.digits()
+    x, y = net.as_input(data.x_train[:1]), data.targets(data.y_train[:1])
+    cost = mapping.cost(x, y)
+    direct = hardware.map(net, "il", "loihi").cost(x, y)  # the same messages, no splitters on Loihi
+    assert cost.messages == direct.messages
+    assert cost.packets > direct.packets
+
+
+def test_a_variant_that_refuses_the_network_says_so_first():
+    from neurosim import config as configs
+
+    net = configs.build_model(configs.validate(configs.load(ROOT / "models" / "cnn_digits.toml"))["model"])
+    with pytest.raises(ValueError, match="variant 'copi' runs on dense networks"):
+        hardware.map(net, "copi", "truenorth")
+
+
 def test_bad_arguments_to_map_are_refused():
     net = ns.mlp([4, 5, 3])
     with pytest.raises(TypeError, match="net must be a neurosim Network"):

@@ -25,6 +25,8 @@ def compare(net, variants, spec="loihi", x=None, y=None, events=None, max_chips=
     ``[(variant, mapping, cost)]``; ``variants`` are names or :func:`neurosim.variant` objects."""
     from ..variants import variant as make_variant
 
+    if x is None:
+        raise ValueError("compare needs a batch x (and y for a training step) to cost")
     spec = load_spec(spec)
     out = []
     for item in variants:

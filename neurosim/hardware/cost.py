@@ -132,6 +132,12 @@ class Cost:
         return self.latency_s / max(self.batch * len(self.timesteps), 1)
 
     @property
+    def time_per_tick_s(self) -> float:
+        """Mean time of one of the variant's ticks for one sample (feed-forward sweep included);
+        NaN for a variant without ticks."""
+        return self.latency_s / (self.batch * self.ticks) if self.ticks else float("nan")
+
+    @property
     def utilisation(self) -> float:
         """Mean fraction of the step's time the used cores spend computing."""
         return float(np.sum(self.busy) / max(self.cores * self.latency_s, 1e-300))
@@ -139,7 +145,8 @@ class Cost:
     def as_dict(self) -> dict:
         return {"variant": self.variant, "chip": self.chip, "phase": self.phase, "ticks": self.ticks,
                 "timesteps": len(self.timesteps), "batch": self.batch, "latency_s": self.latency_s,
-                "time_per_timestep_s": self.time_per_timestep_s, "energy_j": dict(self.energy_j),
+                "time_per_timestep_s": self.time_per_timestep_s,
+                "time_per_tick_s": None if not self.ticks else self.time_per_tick_s, "energy_j": dict(self.energy_j),
                 "total_energy_j": self.total_energy_j, "synaptic_events": self.synaptic_events,
                 "synaptic_updates": self.synaptic_updates, "messages": self.messages,
                 "packets": self.packets, "neuron_updates": self.neuron_updates, "macs": self.macs,
@@ -156,6 +163,7 @@ class Cost:
                 ("chip timesteps per sample", len(self.timesteps)),
                 ("cores / chips", f"{self.cores} / {self.chips}"),
                 ("latency", _si(self.latency_s, "s")), ("time per timestep", _si(self.time_per_timestep_s, "s")),
+                ("time per variant tick", _si(self.time_per_tick_s, "s") if self.ticks else "-"),
                 ("core utilisation", f"{self.utilisation:.1%}"),
                 ("synaptic events", f"{self.synaptic_events:,}"), ("synaptic updates", f"{self.synaptic_updates:,}"),
                 ("messages", f"{self.messages:,}"), ("packets", f"{self.packets:,.0f}")]
@@ -257,11 +265,22 @@ class _Routes:
         return energy, latency
 
     def route(self, source: str, target: str, one_to_one: bool) -> tuple:
-        """``(packets, joules, worst seconds, {source core: share})`` per message from ``source``."""
+        """``(packets, joules, worst seconds, {source core: share})`` per message from ``source``;
+        through ``source``'s splitter neurons when it has them (two legs, their costs added)."""
         key = (source, target, one_to_one)
         found = self._cache.get(key)
         if found is not None:
             return found
+        relay = f"relay[{source}]"
+        if relay in self.mapping.placement and not source.startswith("relay["):
+            first = self._leg(source, relay, True)
+            second = self._leg(relay, target, one_to_one)
+            found = self._cache[key] = (first[0] + second[0], first[1] + second[1], first[2] + second[2], first[3])
+            return found
+        found = self._cache[key] = self._leg(source, target, one_to_one)
+        return found
+
+    def _leg(self, source: str, target: str, one_to_one: bool) -> tuple:
         mapping = self.mapping
         senders = mapping.placement[source]
         receivers = mapping.placement[target]
@@ -286,8 +305,7 @@ class _Routes:
                     packets += share
                     energy += share * e
                     worst = max(worst, t)
-        found = self._cache[key] = (packets, energy, worst, shares)
-        return found
+        return packets, energy, worst, shares
 
 
 def step_cost(mapping, x, y=None, events=None) -> Cost:
@@ -339,6 +357,8 @@ def step_cost(mapping, x, y=None, events=None) -> Cost:
             continue
         if event.macs or event.ops or event.messages:
             worked[step].add(host)
+            if event.messages and f"relay[{source}]" in mapping.placement:
+                worked[step].add(f"relay[{source}]")
         if event.messages and source in mapping.populations:
             packets, energy, worst, shares = routes.route(source, host, one_to_one)
             totals["messages"] += event.messages

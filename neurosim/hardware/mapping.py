@@ -15,8 +15,11 @@ a chip).
 
 Placement, per population in layer order: the most neurons a core can hold under the spec's limits
 (neurons per core; synaptic memory at the spec's weight precision; fan-in, the distinct source
-neurons a core's synapses listen to; fan-out, the (neuron, destination core) pairs a core sends
-to); the population split evenly over that many cores; cores filled in order, several small
+neurons a core's synapses listen to; one output axon a neuron at least); the population split
+evenly over that many cores. Fan-out, the (neuron, destination core) pairs a core sends to, then
+follows from the targets' splits; a population whose neurons need more output axons than a core
+has sends through splitter neurons ``relay[P]`` (each listens to one axon and sends to one core,
+as TrueNorth's one-target-per-neuron rule requires), placed next to it; cores filled in order, several small
 populations sharing a core when every limit allows and ``pack=True`` (by default each population
 takes cores of its own, so populations work in parallel, as a chip's compiler would lay them out). Cores are numbered along the mesh row by row,
 ``cores_per_tile`` to a tile, ``cores_per_chip`` to a chip.
@@ -146,34 +149,46 @@ class Mapping:
                     f"{spec.name} chip{'s' if self.max_chips != 1 else ''} hold{'s' if self.max_chips == 1 else ''} "
                     f"{capacity:,} (core.neurons {per_core:,} x core.cores_per_chip {per_chip:,}"
                     f"{f' x {self.max_chips} chips' if self.max_chips != 1 else ''})")
-        # Destinations per source neuron depend on how targets split, and targets' fan-out limits on
-        # their own targets: two passes settle it for feed-forward circuits.
-        split = {name: 1 for name in self.populations}
-        for _ in range(3):
-            chunk = {name: self._chunk_limit(name, split) for name in self.populations}
-            new_split = {name: math.ceil(size / chunk[name]) for name, size in self.populations.items()}
-            if new_split == split:
-                break
-            split = new_split
-        self.split = split
-        cores, placement = [], {name: [] for name in self.populations}
-        current = None
+        # 1. each population's cores from its own limits (neurons, memory, fan-in, and at most
+        #    fan_out neurons, each of which needs an output axon); no other population's split enters
+        split = {name: math.ceil(size / self._chunk_limit(name)) for name, size in self.populations.items()}
+        # 2. destination cores per neuron follow from the targets' splits; a chunk whose neurons
+        #    need more output axons than a core has sends through splitter neurons (``relay[P]``),
+        #    as TrueNorth's one-axon-per-neuron rule demands
+        fan_out = spec.core["fan_out"].value
+        self.destinations = {name: self._destinations(name, split) for name in self.populations}
+        self.relays = {}
         for name, size in self.populations.items():
-            if not self.pack:
-                current = None  # each population on cores of its own: its work runs in parallel
-            pieces = split[name]
-            bounds = np.linspace(0, size, pieces + 1).round().astype(int)
-            for start, stop in zip(bounds[:-1], bounds[1:]):
-                need = self._needs(name, int(stop - start), split)
-                if current is None or not self._fits(current, need):
-                    current = self._new_core(len(cores))
-                    cores.append(current)
-                current.slices.append((name, int(start), int(stop)))
-                current.neurons += need[0]
-                current.memory_bytes += need[1]
-                current.axons_in += need[2]
-                current.axons_out += need[3]
-                placement[name].append((current.index, int(start), int(stop)))
+            chunk = math.ceil(size / split[name])
+            if chunk * self.destinations[name] > fan_out:
+                self.relays[name] = size * self.destinations[name]
+        self.split = split
+        cores, placement = [], {}
+        current = None
+        for name, size in list(self.populations.items()):
+            for group, group_size in ((name, size), (f"relay[{name}]", self.relays.get(name, 0))):
+                if not group_size:
+                    continue
+                placement[group] = []
+                if not self.pack:
+                    current = None  # each population on cores of its own: its work runs in parallel
+                pieces = split[name] if group == name else math.ceil(group_size / self._relay_chunk())
+                bounds = np.linspace(0, group_size, pieces + 1).round().astype(int)
+                for start, stop in zip(bounds[:-1], bounds[1:]):
+                    need = self._needs(group, int(stop - start))
+                    if current is None or not self._fits(current, need):
+                        current = self._new_core(len(cores))
+                        cores.append(current)
+                    current.slices.append((group, int(start), int(stop)))
+                    current.neurons += need[0]
+                    current.memory_bytes += need[1]
+                    current.axons_in += need[2]
+                    current.axons_out += need[3]
+                    placement[group].append((current.index, int(start), int(stop)))
+        for name, size in self.relays.items():
+            self.populations[f"relay[{name}]"] = size
+        order = {name: index for index, name in enumerate(placement)}
+        self.populations = dict(sorted(self.populations.items(), key=lambda item: order[item[0]]))
         self.cores, self.placement = cores, placement
         self.chips = cores[-1].chip + 1 if cores else 0
         if self.max_chips is not None and self.chips > self.max_chips:
@@ -182,22 +197,47 @@ class Mapping:
                 f"limits (core.neurons, core.synaptic_memory at {spec.core['weight_bits'].value:g}-bit weights, "
                 f"core.fan_in, core.fan_out); max_chips={self.max_chips} gives {self.max_chips * per_chip}")
 
-    def _needs(self, name: str, neurons: int, split: dict) -> tuple:
+    def _destinations(self, name: str, split: dict) -> int:
+        """Cores one neuron of ``name`` sends to: every core of a dense target (at most as many
+        as the synapses it drives), one for a one-to-one wire."""
+        total = 0
+        for link in self.links:
+            if link.source == name:
+                if link.kind == "one_to_one":
+                    total += 1
+                else:
+                    driven = link.synapses / self.populations[name]
+                    total += min(split[link.target], max(1, math.ceil(driven)))
+        return total
+
+    def _relay_chunk(self) -> int:
+        """Splitter neurons a core holds: each listens to one axon and sends to one core."""
+        core = self.spec.core
+        return int(min(core["neurons"].value, core["fan_out"].value, core["fan_in"].value))
+
+    def _needs(self, name: str, neurons: int) -> tuple:
         """``(neurons, memory bytes, input axons, output axons)`` of ``neurons`` of ``name`` on a core."""
+        if name.startswith("relay["):
+            return neurons, 0.0, float(neurons), float(neurons)
         bits = self.spec.core["weight_bits"].value
-        memory = axons_in = axons_out = 0.0
+        memory = axons_in = 0.0
         for link in self.links:
             if link.target == name:
                 if link.stored:
                     memory += neurons * link.fan_in * bits / 8
                 source = self.populations[link.source]
                 axons_in += neurons if link.kind == "one_to_one" else min(source, neurons * link.fan_in)
-            if link.source == name:
-                axons_out += neurons * (1 if link.kind == "one_to_one" else split[link.target])
+        destinations = getattr(self, "destinations", {}).get(name)
+        if destinations is None:  # sizing a chunk: each neuron needs at least one output axon
+            axons_out = float(neurons)
+        elif name in getattr(self, "relays", {}):
+            axons_out = float(neurons)  # one axon each, to its splitter neurons
+        else:
+            axons_out = float(neurons * destinations)
         return neurons, memory, axons_in, axons_out
 
-    def _chunk_limit(self, name: str, split: dict) -> int:
-        """The most neurons of ``name`` one core can hold under every limit."""
+    def _chunk_limit(self, name: str) -> int:
+        """The most neurons of ``name`` one core can hold under its own limits."""
         spec = self.spec
         limits = {"core.neurons": spec.core["neurons"].value, "core.synaptic_memory": spec.core["synaptic_memory"].value,
                   "core.fan_in": spec.core["fan_in"].value, "core.fan_out": spec.core["fan_out"].value}
@@ -205,12 +245,12 @@ class Mapping:
         low, high = 0, min(size, int(limits["core.neurons"]))
         while low < high:  # largest k whose needs fit; needs grow with k
             mid = (low + high + 1) // 2
-            if self._within(self._needs(name, mid, split), limits):
+            if self._within(self._needs(name, mid), limits):
                 low = mid
             else:
                 high = mid - 1
         if low == 0:
-            need = self._needs(name, 1, split)
+            need = self._needs(name, 1)
             for (key, limit), value, what in zip(limits.items(), need,
                                                  ("neurons", "bytes of synapses", "input axons", "output axons")):
                 if value > limit:
@@ -240,6 +280,9 @@ class Mapping:
 
     def _notes(self) -> list:
         notes = []
+        for name, size in self.relays.items():
+            notes.append(f"{name} sends to {self.destinations[name]} cores a neuron, more than a core's "
+                         f"fan-out allows: {size:,} splitter neurons (relay[{name}]) relay its messages")
         symmetric = [link.name for link in self.links if link.name.endswith("^T")]
         if symmetric:
             notes.append(f"symmetric feedback stores W twice ({', '.join(symmetric)}): weight transport; a "
@@ -317,6 +360,7 @@ def map(net, variant, spec="loihi", max_chips=None, pack: bool = False) -> Mappi
         variant = make_variant(variant)
     if not isinstance(variant, Variant):
         raise TypeError(f"variant must be a name or come from neurosim.variant(...), got {type(variant).__name__}")
+    variant.check_network(net)  # a variant that refuses this network says so before any placement
     if max_chips is not None:
         if isinstance(max_chips, bool) or not isinstance(max_chips, (int, np.integer)):
             raise TypeError(f"max_chips must be a whole number or None, got {type(max_chips).__name__}")
