@@ -227,6 +227,10 @@ def _build(net, variant, x, y) -> Circuit:
     else:
         hebbian = [ticks] * n_layers
     network = brian2.Network(*objects)
+    for obj in network.objects:
+        # claim them for this network now (Brian2 does so at the first run), so a circuit built and
+        # dropped unrun is not reported as objects "never included in a network"
+        obj._network = network.id
     return Circuit(network, values, errors, synapses, monitors, ticks, batch, sizes, hebbian, gamma, variant.name)
 
 
