@@ -3,6 +3,11 @@
 An optimiser turns a loss gradient ``g`` (flat, like ``net.params``; what ``variant.compute`` returns)
 into a change of the parameters, in place: ``optimizer.step(net, grads)``. ``state_bytes()`` reports
 the memory the optimiser keeps between steps, so memory-light rules can be compared.
+
+A step is all or nothing: a non-finite gradient is refused, and the new parameters and the new
+running state (momentum, Adam's moments, MQ's scales) are formed aside and checked before any is
+written; if one is not finite, :class:`neurosim.DivergenceError` says so and the network and the
+optimiser are exactly as before.
 """
 from __future__ import annotations
 
@@ -10,19 +15,33 @@ import copy
 
 import numpy as np
 
+from .errors import DivergenceError
 from .validation import check_float
 
 
 class Optimizer:
-    """Base class: subclasses implement ``_update(params, grads)`` on flat arrays."""
+    """Base class: subclasses implement ``_propose(net, params, grads)`` on flat arrays, returning
+    the new parameters and state without writing them."""
 
     name = ""
 
     def step(self, net, grads: np.ndarray) -> None:
+        grads = np.asarray(grads)
         if grads.shape != net.params.shape:
             raise ValueError(f"grads must have shape {net.params.shape} (flat, like net.params), "
                              f"got {grads.shape}")
-        self._update(net, net.params, grads)
+        if not np.isfinite(grads).all():
+            raise DivergenceError(f"{self.name}: the gradient has {int(np.sum(~np.isfinite(grads)))} non-finite "
+                                  f"entries; nothing applied")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked just below
+            params, state = self._propose(net, net.params, grads)
+        for name, value in (("parameters", params), *state.items()):
+            if not np.all(np.isfinite(value)):
+                raise DivergenceError(f"{self.name}: the update makes the {name} non-finite; nothing applied "
+                                      f"(weights and optimiser state unchanged); lower the learning rate")
+        net.params[...] = params
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def state_bytes(self) -> int:
         """Bytes of state kept between steps."""
@@ -40,7 +59,8 @@ class Optimizer:
         self.__dict__.clear()
         self.__dict__.update(copy.deepcopy(saved))
 
-    def _update(self, net, params, grads) -> None:
+    def _propose(self, net, params, grads) -> tuple:
+        """``(new parameters, {state attribute: new value})`` without touching either."""
         raise NotImplementedError
 
 
@@ -57,15 +77,12 @@ class SGD(Optimizer):
         self.momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0, max_inclusive=False)
         self.velocity = None
 
-    def _update(self, net, params, grads) -> None:
+    def _propose(self, net, params, grads) -> tuple:
         if self.momentum == 0.0:
-            params -= self.lr * grads
-            return
-        if self.velocity is None or self.velocity.shape != params.shape:
-            self.velocity = np.zeros_like(params)
-        self.velocity *= self.momentum
-        self.velocity += grads
-        params -= self.lr * self.velocity
+            return params - self.lr * grads, {}
+        velocity = grads.copy() if self.velocity is None or self.velocity.shape != params.shape \
+            else self.momentum * self.velocity + grads
+        return params - self.lr * velocity, {"velocity": velocity}
 
     def state_bytes(self) -> int:
         return 0 if self.velocity is None else self.velocity.nbytes
@@ -97,17 +114,16 @@ class Adam(Optimizer):
         self.m = self.v = None
         self.t = 0
 
-    def _update(self, net, params, grads) -> None:
-        if self.m is None or self.m.shape != params.shape:
-            self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), 0
-        self.t += 1
-        self.m *= self.beta1
-        self.m += (1 - self.beta1) * grads
-        self.v *= self.beta2
-        self.v += (1 - self.beta2) * grads * grads
-        m_hat = self.m / (1 - self.beta1 ** self.t)
-        v_hat = self.v / (1 - self.beta2 ** self.t)
-        params -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+    def _propose(self, net, params, grads) -> tuple:
+        fresh = self.m is None or self.m.shape != params.shape
+        m = np.zeros_like(params) if fresh else self.m
+        v = np.zeros_like(params) if fresh else self.v
+        t = 1 if fresh else self.t + 1
+        m = self.beta1 * m + (1 - self.beta1) * grads
+        v = self.beta2 * v + (1 - self.beta2) * grads * grads
+        m_hat = m / (1 - self.beta1 ** t)
+        v_hat = v / (1 - self.beta2 ** t)
+        return params - self.lr * m_hat / (np.sqrt(v_hat) + self.eps), {"m": m, "v": v, "t": t}
 
     def state_bytes(self) -> int:
         return 0 if self.m is None else self.m.nbytes + self.v.nbytes
@@ -149,17 +165,19 @@ class MQ(Optimizer):
         self.v = None
         self.n_steps = 0
 
-    def _update(self, net, params, grads) -> None:
+    def _propose(self, net, params, grads) -> tuple:
         groups = net.param_groups()  # (start, stop) of W_l and b_l together, per layer
         n_layers = len(groups)
-        if self.v is None or len(self.v) != n_layers:
-            self.v, self.n_steps = np.full(n_layers, self.alpha), 0
-        rho = min(self.n_steps / (self.n_steps + 1), self.rho_max)
+        fresh = self.v is None or len(self.v) != n_layers
+        v = np.full(n_layers, self.alpha) if fresh else self.v.copy()
+        n_steps = 0 if fresh else self.n_steps
+        rho = min(n_steps / (n_steps + 1), self.rho_max)
+        params = params.copy()
         for l, (start, stop) in enumerate(groups, start=1):
             segment = grads[start:stop]
-            params[start:stop] -= (self.alpha / (self.v[l - 1] + self.r) + self.lr_min) * segment
-            self.v[l - 1] = rho * self.v[l - 1] + (1.0 - rho) * float(np.mean(np.abs(segment)))
-        self.n_steps += 1
+            params[start:stop] -= (self.alpha / (v[l - 1] + self.r) + self.lr_min) * segment
+            v[l - 1] = rho * v[l - 1] + (1.0 - rho) * float(np.mean(np.abs(segment)))
+        return params, {"v": v, "n_steps": n_steps + 1}
 
     def state_bytes(self) -> int:
         return 0 if self.v is None else self.v.nbytes

@@ -164,8 +164,12 @@ class Trainer:
         stateful = not (type(optimizer) is SGD and optimizer.momentum == 0.0)
         saved = optimizer.save_state() if stateful else None
         self._snapshot[...] = net.params
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
-            optimizer.step(net, step.grads)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+                optimizer.step(net, step.grads)
+        except DivergenceError as exc:  # the optimiser applied nothing
+            raise DivergenceError(f"{self.variant.name}: {exc}; weights and optimiser state kept at the last "
+                                  f"good state (loss {step.loss:.3g})") from None
         if not np.isfinite(net.params).all():
             net.params[...] = self._snapshot
             if stateful:
