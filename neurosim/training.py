@@ -7,6 +7,7 @@ inference or the updated parameters turn non-finite, the network is left at its 
 from __future__ import annotations
 
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 
@@ -30,7 +31,7 @@ class History:
     train_loss: mean over the epoch's batches of 1/2 ||y - yhat||^2 (before each update);
     test_loss, test_accuracy: on the test split after the epoch (accuracy is NaN for regression);
     seconds: wall-clock training time of the epoch (evaluation excluded); ticks: inference ticks
-    per training step.
+    per training step; skipped: batches skipped after a divergence (``on_divergence="skip_batch"``).
     """
 
     variant: str = ""
@@ -41,6 +42,7 @@ class History:
     test_accuracy: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     ticks: int = 0
+    skipped: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -180,9 +182,43 @@ class Trainer:
         return step
 
 
+ON_DIVERGENCE = ("raise", "skip_batch")
+
+
+class _LastGood:
+    """The newest state whose loss was sound: parameters, optimiser state, the variant's learned
+    state and where it was (epoch and batch, from 1). Divergence recovery goes back to it."""
+
+    def __init__(self, net, optimizer, variant):
+        self.net, self.optimizer, self.variant = net, optimizer, variant
+        self.params = net.params.copy()
+        self._candidate = np.empty_like(net.params)
+        self.optimizer_state = optimizer.save_state()
+        self.variant_state = variant.learned_state(net)
+        self.where, self.loss = (1, 0), float("nan")
+
+    def hold(self) -> None:
+        """Remember the state about to be evaluated (before a step)."""
+        self._candidate[...] = self.net.params
+        self._pending = (self.optimizer.save_state(), self.variant.learned_state(self.net))
+
+    def accept(self, where, loss) -> None:
+        """The held state's loss was sound: it becomes the last good state."""
+        self.params, self._candidate = self._candidate, self.params
+        self.optimizer_state, self.variant_state = self._pending
+        self.where, self.loss = where, loss
+
+    def restore(self) -> None:
+        self.net.params[...] = self.params
+        self.optimizer.load_state(self.optimizer_state)
+        self.variant.restore_learned_state(self.net, self.variant_state)
+
+
 def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer | None = None,
           epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True,
-          blas_threads="auto", events=None) -> History:
+          blas_threads="auto", events=None, divergence_factor: float = 100.0,
+          on_divergence: str = "raise", checkpoint_dir=None, checkpoint_every: int | None = None,
+          resume: bool = False) -> History:
     """Train ``net`` in place with ``variant`` and ``optimizer`` (default ``SGD(lr=0.05)``).
 
     Each epoch shuffles the training set with ``seed + epoch``; the last batch may be smaller.
@@ -196,48 +232,141 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
 
     ``events``: :class:`neurosim.events.SendOnDelta` to train with send-on-delta messages between
     populations (variants with ticks); ``None`` or :class:`neurosim.events.Dense` for dense ticks.
+
+    Divergence is caught when it starts: a batch whose loss (at the weights it is given) is not
+    finite, or exceeds ``divergence_factor`` times the running value of the sound losses before it
+    (an exponential average), or whose inference or update overflows, stops the run with
+    :class:`neurosim.DivergenceError` naming the variant, epoch and batch (from 1), tick and layer.
+    The network, the optimiser and the variant's learned state are then back at the last state whose
+    loss was sound (within 2x of the running value). ``on_divergence="skip_batch"`` goes back to that
+    state and carries on with the next batch instead (``history.skipped`` counts them).
+
+    Checkpoints: with ``checkpoint_dir`` and ``checkpoint_every=N``, a checkpoint
+    (:mod:`neurosim.checkpoint`) is written every ``N`` batches and at the end of every epoch;
+    ``resume=True`` continues from the newest readable one in ``checkpoint_dir`` (the same network
+    architecture, variant and optimiser are required) and ends exactly where an uninterrupted run
+    would.
     """
+    from . import checkpoint as checkpoints
+    from .validation import check_float
+
     optimizer = SGD(lr=0.05) if optimizer is None else optimizer
     _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed)
     events = event_models.resolve(events, variant)
+    divergence_factor = check_float(divergence_factor, "divergence_factor", minimum=1.0)
+    if divergence_factor == 1.0:
+        raise ValueError("divergence_factor must be > 1 (a loss may exceed its running value somewhat)")
+    if on_divergence not in ON_DIVERGENCE:
+        raise ValueError(f"on_divergence must be one of {', '.join(map(repr, ON_DIVERGENCE))}, got {on_divergence!r}")
+    if checkpoint_every is not None:
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
+        if checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs a checkpoint_dir")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir")
     x_all = net.check_input(net.as_input(dataset.x_train), "dataset.x_train")
+    if len(x_all) == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no training samples")
+    if len(dataset.x_test) == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no test samples to evaluate on")
     targets = dataset.targets(dataset.y_train, net.dtype)
     labels = dataset.y_train
     classify = dataset.task == "classification"
     n_samples = len(x_all)
     n_batches = -(-n_samples // batch_size)
     history = History(variant=variant.name, ticks=variant.n_ticks(net))
-    bar = tqdm(total=epochs * n_batches, desc=f"{variant.name}", disable=not progress, leave=False,
-               unit="batch")
+    first_epoch, first_batch, progress_sums = 0, 0, {"loss_sum": 0.0, "correct": 0, "seconds": 0.0}
+    if resume:
+        found = checkpoints.latest(checkpoint_dir)
+        if found is not None:
+            _check_resumable(found, net, variant, optimizer)
+            net.params[...] = found.params
+            optimizer.load_state(found.optimizer_state)
+            variant.restore_learned_state(net, found.variant_state)
+            for key, value in found.history.items():
+                setattr(history, key, value)
+            first_epoch, first_batch = found.epoch, found.batch
+            progress_sums = {**progress_sums, **found.epoch_progress}
+            for path, reason in found.skipped:
+                warnings.warn(f"skipped checkpoint {path}: {reason}", RuntimeWarning, stacklevel=2)
+    bar = tqdm(total=epochs * n_batches, initial=first_epoch * n_batches + first_batch, desc=f"{variant.name}",
+               disable=not progress, leave=False, unit="batch")
     trainer = Trainer(net, variant, optimizer, check=False, events=events)
+    last_good = _LastGood(net, optimizer, variant)
+    running = None  # exponential average of the sound losses
     cleanup = ExitStack()
     cleanup.enter_context(threads.limit(_blas_threads(net, batch_size, blas_threads)))
+
+    def save_checkpoint(epoch, batch, sums):
+        checkpoints.save(checkpoint_dir, epoch=epoch, batch=batch, net=net, optimizer=optimizer, variant=variant,
+                         history=history.to_dict(), epoch_progress=dict(sums))
+
     try:
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             order = np.random.default_rng(seed + epoch).permutation(n_samples)
-            loss_sum, correct = 0.0, 0
-            started = time.perf_counter()
-            for index in range(n_batches):
+            sums = progress_sums if epoch == first_epoch else {"loss_sum": 0.0, "correct": 0, "seconds": 0.0}
+            started = time.perf_counter() - sums["seconds"]
+            for index in range(first_batch if epoch == first_epoch else 0, n_batches):
                 batch = order[index * batch_size:(index + 1) * batch_size]
+                where = (epoch + 1, index + 1)
+                last_good.hold()
+                problem, step = None, None
                 try:
                     step = trainer.step(x_all[batch], targets[batch])
                 except DivergenceError as exc:
-                    raise DivergenceError(f"{exc} (epoch {epoch}, step {index})", exc.tick, exc.layer,
-                                          epoch, index, history) from None
-                loss_sum += step.loss * len(batch)
+                    problem = exc
+                if problem is None:
+                    loss = float(step.loss)
+                    if running is not None and loss > divergence_factor * running:
+                        problem = DivergenceError(
+                            f"{variant.name}: loss {loss:.3g} is over {divergence_factor:g}x its running value "
+                            f"{running:.3g}")
+                if problem is not None:
+                    last_good.restore()
+                    if on_divergence == "skip_batch":
+                        history.skipped += 1
+                        bar.update(1)
+                        continue
+                    good_epoch, good_batch = last_good.where
+                    raise DivergenceError(
+                        f"{problem} (epoch {where[0]}, batch {where[1]}); weights, optimiser and variant state "
+                        f"restored to the last sound state, before batch {good_batch} of epoch {good_epoch} "
+                        f"(loss {last_good.loss:.3g})", problem.tick, problem.layer, where[0], where[1],
+                        history) from None
+                if running is None or loss <= 2.0 * running:
+                    last_good.accept(where, loss)
+                    running = loss if running is None else 0.9 * running + 0.1 * loss
+                sums["loss_sum"] += loss * len(batch)
                 if classify:
-                    correct += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
+                    sums["correct"] += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
                 bar.update(1)
+                if checkpoint_every is not None and (index + 1) % checkpoint_every == 0 and index + 1 < n_batches:
+                    sums["seconds"] = time.perf_counter() - started
+                    save_checkpoint(epoch, index + 1, sums)
             seconds = time.perf_counter() - started
             test = evaluate(net, dataset, "test")
             history.epoch.append(epoch + 1)
-            history.train_loss.append(loss_sum / n_samples)
-            history.train_accuracy.append(correct / n_samples if classify else float("nan"))
+            history.train_loss.append(sums["loss_sum"] / n_samples)
+            history.train_accuracy.append(sums["correct"] / n_samples if classify else float("nan"))
             history.test_loss.append(test["loss"])
             history.test_accuracy.append(test["accuracy"])
             history.seconds.append(seconds)
             bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{test['accuracy']:.3f}")
+            if checkpoint_dir is not None and checkpoint_every is not None:
+                save_checkpoint(epoch + 1, 0, {"loss_sum": 0.0, "correct": 0, "seconds": 0.0})
     finally:
         bar.close()
         cleanup.close()
     return history
+
+
+def _check_resumable(found, net, variant, optimizer) -> None:
+    """A checkpoint continues only the run it came from: same network, variant and optimiser."""
+    meta = found.meta
+    if found.params.shape != net.params.shape or meta["network"]["dtype"] != str(net.params.dtype):
+        raise ValueError(f"checkpoint {found.path}: written for {meta['network']['repr']} "
+                         f"({meta['network']['dtype']}), not {net!r} ({net.params.dtype})")
+    if meta["variant"] != repr(variant):
+        raise ValueError(f"checkpoint {found.path}: written for {meta['variant']}, not {variant!r}")
+    if meta["optimizer"]["repr"] != repr(optimizer):
+        raise ValueError(f"checkpoint {found.path}: written for {meta['optimizer']['repr']}, not {optimizer!r}")

@@ -154,6 +154,18 @@ class Variant:
         y = net.check_target(y, x.shape[0], "y")
         return x, y, net.workspace(x.shape[0])
 
+    # -- learned state ------------------------------------------------------------------------
+    def learned_state(self, net) -> dict:
+        """What this variant has learned about ``net`` besides its weights (learned or fixed
+        feedback matrices, COPI's decorrelation), as ``{name: array}`` copies; ``{}`` when it keeps
+        nothing. Checkpoints save it and divergence recovery restores it."""
+        return {}
+
+    def restore_learned_state(self, net, state: dict) -> None:
+        """Put back a :meth:`learned_state`; ``ValueError`` naming the entry when it does not fit."""
+        if state:
+            raise ValueError(f"variant {self.name!r} keeps no learned state; got {', '.join(sorted(state))}")
+
     # -- tick protocol -----------------------------------------------------------------------
     def n_ticks(self, net) -> int:
         raise NotImplementedError

@@ -133,6 +133,37 @@ class COPI(SmallBlas, Variant):
         """Forget the state kept for ``net`` (``R_l`` back to ``I`` on next use)."""
         self._states.pop(net, None)
 
+    def learned_state(self, net) -> dict:
+        """``R_l``, the feedback ``B_l`` (``credit="fa"``), the kept ``W_l`` and ``M_l``, and the step count."""
+        st = self._states.get(net)
+        if st is None:
+            return {}
+        out = {"steps": np.array(st.steps)}
+        for name in ("decorrelation", "feedback", "synaptic", "effective"):
+            for index, matrix in enumerate(getattr(st, name) or []):
+                out[f"{name}_{index}"] = np.array(matrix, copy=True)
+        return out
+
+    def restore_learned_state(self, net, state: dict) -> None:
+        if not state:
+            self._states.pop(net, None)
+            return
+        lists, used = {}, {"steps"}
+        for name in ("decorrelation", "feedback", "synaptic", "effective"):
+            lists[name] = []
+            while f"{name}_{len(lists[name])}" in state:
+                key = f"{name}_{len(lists[name])}"
+                lists[name].append(np.array(state[key], dtype=net.params.dtype, copy=True))
+                used.add(key)
+        unknown = set(state) - used
+        if unknown:
+            raise ValueError(f"variant 'copi': unknown learned state {', '.join(sorted(unknown))}")
+        if len(lists["decorrelation"]) != net.n_layers or any(
+                r.shape != (n, n) for r, n in zip(lists["decorrelation"], net.sizes[:-1])):
+            raise ValueError("variant 'copi': the decorrelation matrices do not fit this network")
+        self._states[net] = CopiState(lists["decorrelation"], lists["feedback"], int(state.get("steps", 0)),
+                                      lists["synaptic"] or None, lists["effective"] or None)
+
     def _synaptic(self, net, st, layer) -> np.ndarray:
         """``W_l``: the kept one while the network still holds the ``M_l = W_l R_l`` COPI gave it
         (up to the rounding of applying ``Step.grads``), else re-derived as ``M_l R_l^{-1}`` (after

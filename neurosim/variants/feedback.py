@@ -81,6 +81,24 @@ class FeedbackPathway:
         return [flat[net.w_off[l]:net.b_off[l]].reshape(int(net.sizes[l]), int(net.sizes[l - 1]))
                 for l in range(1, net.n_layers + 1)]
 
+    def learned_state(self, net) -> dict:
+        """The feedback matrices ``B`` (laid out like ``net.params``) once drawn; ``{}`` if symmetric."""
+        flat = None if self.feedback_kind == "symmetric" else self._feedback_state.get(net)
+        return {} if flat is None else {"feedback": flat.copy()}
+
+    def restore_learned_state(self, net, state: dict) -> None:
+        unknown = set(state) - {"feedback"}
+        if unknown:
+            raise ValueError(f"variant {self.name!r}: unknown learned state {', '.join(sorted(unknown))}")
+        if "feedback" in state:
+            flat = np.asarray(state["feedback"])
+            if self.feedback_kind == "symmetric" or flat.shape != net.params.shape:
+                raise ValueError(f"variant {self.name!r}: feedback state of shape {flat.shape} does not fit "
+                                 f"feedback={self.feedback_kind!r} on this network")
+            self._feedback_state[net] = flat.astype(net.params.dtype, copy=True)
+        elif self.feedback_kind != "symmetric":  # not drawn yet when the state was taken
+            self._feedback_state.pop(net, None)
+
     def _finish_feedback(self, state) -> None:
         """For ``"learned"``: add the decay to ``W``'s gradient and prepare the new ``B`` (in
         ``state.extra["feedback"]``)."""
