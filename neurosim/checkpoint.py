@@ -184,7 +184,10 @@ def latest(folder) -> Checkpoint | None:
     """The newest checkpoint in ``folder`` that reads back whole, or ``None`` if there is none; the
     ones skipped on the way are listed in its ``skipped`` (``[(path, reason)]``)."""
     skipped = []
-    for path in _listed(Path(folder)):
+    folder = Path(folder)
+    for stale in folder.glob(".checkpoint-*.partial") if folder.is_dir() else ():
+        stale.unlink(missing_ok=True)  # a write cut short by a crash
+    for path in _listed(folder):
         try:
             found = read(path)
         except ValueError as exc:

@@ -65,6 +65,30 @@ def run_demo(args) -> int:
     return 0
 
 
+RUN_FILES = ("results.json", "weights.npz", "learning_curve.png")
+
+
+def _run_folder(path, overwrite: bool, resume: bool) -> Path:
+    """The ``--out`` folder of a training run: created if missing; one that already holds a run
+    is refused unless the run is to be replaced (``--overwrite``, which clears it) or continued
+    (``--resume``)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    held = [name for name in RUN_FILES + ("checkpoints",) if (out / name).exists()]
+    if held and not (overwrite or resume):
+        raise ValueError(f"--out {out} already holds a run ({', '.join(held)}); pass --overwrite to replace "
+                         f"it or --resume to continue it")
+    if held and overwrite and not resume:
+        import shutil
+
+        for name in held:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def run_train(args) -> int:
     _figure_backend()
     import matplotlib.pyplot as plt
@@ -72,12 +96,16 @@ def run_train(args) -> int:
     import neurosim as ns
     from neurosim import config as configs
 
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     config = configs.load(args.config)
     for assignment in args.set or []:
         config = configs.override(config, assignment)
     net, variant, optimizer, data, train_kwargs = configs.build(config)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _run_folder(args.out, args.overwrite, args.resume)
+    if args.checkpoint_every is not None or args.resume:
+        train_kwargs.update(checkpoint_dir=out / "checkpoints", checkpoint_every=args.checkpoint_every,
+                            resume=args.resume)
     print(f"neurosim train: {net!r}, {variant!r}, {optimizer!r}, {data.name}")
     started = time.perf_counter()
     status, history, message = "completed", None, None
@@ -88,16 +116,17 @@ def run_train(args) -> int:
     results = {"config": config, "status": status, "message": message,
                "seconds_total": time.perf_counter() - started,
                "history": history.to_dict() if history is not None else None}
-    with open(out / "results.json", "w") as handle:
-        json.dump(results, handle, indent=2)
+    # weights first, results last: a results.json on disk always describes the weights beside it
     net.save(out / "weights.npz")
+    written = ["weights.npz"]
     if history is not None and history.epoch:
         fig = history.plot()
-        fig.savefig(out / "learning_curve.png", dpi=120)
+        _write_atomic(out / "learning_curve.png", lambda path: fig.savefig(path, dpi=120, format="png"))
         plt.close(fig)
+        written.append("learning_curve.png")
         print(f"final test accuracy {history.test_accuracy[-1]:.4f}, test loss {history.test_loss[-1]:.5f}")
-    print(f"saved results.json, weights.npz{' and learning_curve.png' if history and history.epoch else ''} "
-          f"in {out}")
+    _write_atomic(out / "results.json", lambda path: path.write_text(json.dumps(results, indent=2)))
+    print(f"saved {', '.join(written)} and results.json in {out}")
     if status == "diverged":
         print(f"neurosim: {message}", file=sys.stderr)
         return 1
@@ -164,15 +193,16 @@ def run_complexity(args) -> int:
 
 
 def _write_atomic(path: Path, write) -> None:
-    """``write(handle_path)`` into a temporary file beside ``path``, then rename it into place, so a
-    crash never leaves a half-written output."""
-    temporary = path.with_name(f".{path.name}.partial{path.suffix}")
-    try:
+    """``write(temporary_path)`` beside ``path``, flushed to disk and renamed into place, so a crash
+    never leaves a half-written output."""
+    import tempfile
+
+    from neurosim.checkpoint import write_atomic
+
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as folder:
+        temporary = Path(folder) / path.name
         write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+        write_atomic(path, temporary.read_bytes())
 
 
 def run_map(args) -> int:
@@ -237,9 +267,18 @@ def run_map(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from neurosim import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="neurosim", description="Simulate predictive-coding circuits and compare them with backprop.")
+        prog="neurosim", description="Simulate predictive-coding circuits and compare them with backprop.",
+        epilog="exit codes: 0 done; 1 a training run diverged (what it had is saved); 2 bad input (usage, "
+               "config, data, paths); 130 interrupted (Ctrl-C; with checkpoints on, one is saved first)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train BP, IL and Z-IL on scikit-learn digits, side by side",
                           description="Train BP, IL (T=20, gamma=0.1) and Z-IL on the scikit-learn digits "
@@ -260,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                        help="override a config value, e.g. --set train.epochs=3 (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="write a checkpoint into OUT/checkpoints every N batches and after every epoch")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its newest readable checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.set_defaults(run=run_train)
     cx = sub.add_parser("complexity", help="count ticks, work and critical path of variants against BP",
                         description="Measure one training step of each variant on dense nets of every "
@@ -302,6 +346,15 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return 2
+    except IsADirectoryError as exc:
+        print(f"neurosim: error: {exc.filename} is a folder, not a file", file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        print(f"neurosim: error: no permission to use {exc.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurosim: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -79,6 +79,10 @@ def load(path) -> dict:
             config = tomllib.load(handle)
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"config {path} is a folder; give a TOML file such as models/mlp_digits.toml") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
     return validate(config)

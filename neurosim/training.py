@@ -213,6 +213,12 @@ class _LastGood:
         self.optimizer.load_state(self.optimizer_state)
         self.variant.restore_learned_state(self.net, self.variant_state)
 
+    def restore_held(self) -> None:
+        """Back to the state held before the batch in progress (an interrupted step)."""
+        self.net.params[...] = self._candidate
+        self.optimizer.load_state(self._pending[0])
+        self.variant.restore_learned_state(self.net, self._pending[1])
+
 
 def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer | None = None,
           epochs: int = 5, batch_size: int = 32, seed: int = 0, progress: bool = True,
@@ -245,7 +251,8 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     (:mod:`neurosim.checkpoint`) is written every ``N`` batches and at the end of every epoch;
     ``resume=True`` continues from the newest readable one in ``checkpoint_dir`` (the same network
     architecture, variant and optimiser are required) and ends exactly where an uninterrupted run
-    would.
+    would. Ctrl-C (``KeyboardInterrupt``) undoes the batch in progress, writes a checkpoint when
+    checkpointing is on, and re-raises.
     """
     from . import checkpoint as checkpoints
     from .validation import check_float
@@ -301,15 +308,18 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
         checkpoints.save(checkpoint_dir, epoch=epoch, batch=batch, net=net, optimizer=optimizer, variant=variant,
                          history=history.to_dict(), epoch_progress=dict(sums))
 
+    epoch, done, sums, started, in_step = first_epoch, first_batch, dict(progress_sums), time.perf_counter(), False
     try:
         for epoch in range(first_epoch, epochs):
             order = np.random.default_rng(seed + epoch).permutation(n_samples)
             sums = progress_sums if epoch == first_epoch else {"loss_sum": 0.0, "correct": 0, "seconds": 0.0}
             started = time.perf_counter() - sums["seconds"]
-            for index in range(first_batch if epoch == first_epoch else 0, n_batches):
+            done = first_batch if epoch == first_epoch else 0
+            for index in range(done, n_batches):
                 batch = order[index * batch_size:(index + 1) * batch_size]
                 where = (epoch + 1, index + 1)
                 last_good.hold()
+                in_step = True
                 problem, step = None, None
                 try:
                     step = trainer.step(x_all[batch], targets[batch])
@@ -325,6 +335,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                     last_good.restore()
                     if on_divergence == "skip_batch":
                         history.skipped += 1
+                        done, in_step = index + 1, False
                         bar.update(1)
                         continue
                     good_epoch, good_batch = last_good.where
@@ -339,6 +350,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                 sums["loss_sum"] += loss * len(batch)
                 if classify:
                     sums["correct"] += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
+                done, in_step = index + 1, False
                 bar.update(1)
                 if checkpoint_every is not None and (index + 1) % checkpoint_every == 0 and index + 1 < n_batches:
                     sums["seconds"] = time.perf_counter() - started
@@ -354,6 +366,15 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
             bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{test['accuracy']:.3f}")
             if checkpoint_dir is not None and checkpoint_every is not None:
                 save_checkpoint(epoch + 1, 0, {"loss_sum": 0.0, "correct": 0, "seconds": 0.0})
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was done. A batch cut short is undone, so the checkpoint is a state the
+        # run really passed through, and resuming repeats that batch.
+        if in_step:
+            last_good.restore_held()
+        if checkpoint_dir is not None and checkpoint_every is not None:
+            sums["seconds"] = time.perf_counter() - started
+            save_checkpoint(epoch, done, sums)
+        raise
     finally:
         bar.close()
         cleanup.close()

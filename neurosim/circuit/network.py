@@ -362,7 +362,19 @@ class Network:
         return state
 
     def save(self, path) -> None:
-        np.savez(path, **self.state_dict())
+        """Write the weights and architecture to ``path`` (``.npz`` added if missing), atomically:
+        the file is either the old one or the whole new one, never half written."""
+        import io
+        from pathlib import Path
+
+        from ..checkpoint import write_atomic
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.state_dict())
+        write_atomic(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path, dtype: str = "float64") -> "Network":
