@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import zlib
 import os
 import random
 import struct
@@ -423,8 +424,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with _open(p, "rb") as fh:
             raw = fh.read()
-    except (gzip.BadGzipFile, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ValueError(f"{p}: not a valid gzip file ({exc})") from None
+    except IsADirectoryError:
+        raise ValueError(f"{p} is a folder, not an IDX file") from None
     if len(raw) < 4:
         raise ValueError(f"{p}: truncated IDX file (only {len(raw)} bytes, need a 4-byte magic number)")
     z0, z1, code, ndim = raw[0], raw[1], raw[2], raw[3]
@@ -569,17 +572,19 @@ def load_npz(
     inferred when None: integer (or bool) ``y`` -> classification with
     ``n_classes = max + 1``; float ``y`` -> regression (1-D y becomes (N, 1)).
     """
+    from .validation import read_npz
+
     p = os.fspath(path)
-    with np.load(p, allow_pickle=False) as npz:
-        keys = sorted(npz.files)
-        for k in (x_key, y_key):
-            if k not in npz.files:
-                raise ValueError(f"{p}: missing key {k!r}; keys present: {keys}")
-        x = np.asarray(npz[x_key])
-        y = np.asarray(npz[y_key])
-        has_test = x_test_key in npz.files and y_test_key in npz.files
-        x_te = np.asarray(npz[x_test_key]) if has_test else None
-        y_te = np.asarray(npz[y_test_key]) if has_test else None
+    npz = read_npz(p, "data file")
+    keys = sorted(npz)
+    for k in (x_key, y_key):
+        if k not in npz:
+            raise ValueError(f"{p}: missing key {k!r}; keys present: {keys}")
+    x = np.asarray(npz[x_key])
+    y = np.asarray(npz[y_key])
+    has_test = x_test_key in npz and y_test_key in npz
+    x_te = np.asarray(npz[x_test_key]) if has_test else None
+    y_te = np.asarray(npz[y_test_key]) if has_test else None
 
     if task is None:
         task = "classification" if (np.issubdtype(y.dtype, np.integer) or y.dtype == bool) else "regression"
@@ -588,6 +593,12 @@ def load_npz(
     if len(x) != len(y):
         raise ValueError(f"{p}: {x_key!r} has {len(x)} rows but {y_key!r} has {len(y)}")
     if task == "classification":
+        for key, labels in ((y_key, y), (y_test_key, y_te)):
+            if labels is None or np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
+                continue
+            if not np.issubdtype(labels.dtype, np.number) or not (
+                    np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))):
+                raise ValueError(f"{p}: {key!r} must hold integer class labels for task='classification'")
         y = y.astype(np.int64)
         if y_te is not None:
             y_te = y_te.astype(np.int64)

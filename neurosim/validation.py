@@ -80,3 +80,29 @@ def check_array(value, name: str, shape: tuple, dtype: str) -> np.ndarray:
 def _shape_text(shape) -> str:
     return "(" + ", ".join("B" if i == 0 and s is None else ("*" if s is None else str(s))
                            for i, s in enumerate(shape)) + ")"
+
+
+def read_npz(path, what: str = "file") -> dict:
+    """Every array of an ``.npz`` file, read now (``allow_pickle=False``); a corrupt, truncated or
+    non-npz file is a ``ValueError`` naming it, a missing one ``FileNotFoundError``."""
+    import os
+    import zipfile
+    import zlib
+
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise ValueError(f"{what} {name} is a folder, not an .npz file")
+    try:
+        with np.load(name, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {name}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{what} {name}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+def require_keys(data: dict, keys, where: str) -> None:
+    """``ValueError`` naming ``where`` and the first of ``keys`` missing from ``data``."""
+    for key in keys:
+        if key not in data:
+            raise ValueError(f"{where}: missing array {key!r}; it has {', '.join(sorted(data)) or 'none'}")

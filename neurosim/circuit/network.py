@@ -378,19 +378,32 @@ class Network:
 
     @classmethod
     def load(cls, path, dtype: str = "float64") -> "Network":
-        with np.load(path) as data:
-            if "kind" in data and str(data["kind"]) in SAVED_KINDS:
-                return SAVED_KINDS[str(data["kind"])].load(path, dtype=dtype)
+        """A network saved by :meth:`save`; ``ValueError`` naming the file and what is wrong for a
+        corrupt or inconsistent file (missing arrays, wrong shapes, NaN or Inf weights)."""
+        from ..validation import read_npz, require_keys
+
+        where = f"network file {path}"
+        data = read_npz(path, "network file")
+        if "kind" in data and str(data["kind"]) in SAVED_KINDS:
+            return SAVED_KINDS[str(data["kind"])].load(path, dtype=dtype)
+        try:
+            require_keys(data, ("activation",), where)
             if "architecture" in data:
                 arch = json.loads(str(data["architecture"]))
                 net = Network([layer_types.from_config(spec) for spec in arch["layers"]],
                               activation=str(data["activation"]), dtype=dtype,
                               input_shape=tuple(arch["input_shape"]))
             else:
-                net = mlp([int(n) for n in data["sizes"]], activation=str(data["activation"]), dtype=dtype)
+                require_keys(data, ("sizes",), where)
+                net = mlp([int(n) for n in np.atleast_1d(data["sizes"])], activation=str(data["activation"]),
+                          dtype=dtype)
             for index in range(net.n_layers):
+                require_keys(data, (f"W{index + 1}", f"b{index + 1}"), where)
                 net.weights[index] = data[f"W{index + 1}"]
                 net.biases[index] = data[f"b{index + 1}"]
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
+            message = str(exc)
+            raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
         return net
 
     def __repr__(self) -> str:

@@ -278,11 +278,25 @@ class RNN(Network):
 
     @classmethod
     def load(cls, path, dtype: str = "float64") -> "RNN":
-        with np.load(path) as data:
-            n_in, n_hidden, n_out = (int(n) for n in data["dims"])
+        """An RNN saved by ``save``, checked as :meth:`Network.load` checks: every array present,
+        of its exact shape (never broadcast) and finite."""
+        from ..validation import read_npz, require_keys
+
+        where = f"network file {path}"
+        data = read_npz(path, "network file")
+        require_keys(data, ("dims", "activation") + tuple(PARAMS), where)
+        try:
+            n_in, n_hidden, n_out = (int(n) for n in np.asarray(data["dims"]).reshape(-1))
             net = cls(n_in, n_hidden, n_out, activation=str(data["activation"]), dtype=dtype)
-            for name in PARAMS:
-                getattr(net, name)[...] = data[name]
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: bad dims or activation ({exc})") from None
+        for name in PARAMS:
+            target, value = getattr(net, name), np.asarray(data[name])
+            if value.shape != target.shape:
+                raise ValueError(f"{where}: {name} has shape {value.shape}, expected {target.shape}")
+            if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
+                raise ValueError(f"{where}: {name} contains NaN, Inf or non-numbers")
+            target[...] = value
         return net
 
     def __repr__(self) -> str:
