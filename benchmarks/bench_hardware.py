@@ -49,6 +49,7 @@ def run(chip: str = "loihi", batch: int = 32, variants=VARIANTS, thresholds=EVEN
     x, y = data.x_train[:batch], data.targets(data.y_train[:batch])
     spec = hardware.load_spec(chip)
     bp_grads = np.concatenate([np.ravel(g) for pair in ns.variant("bp").gradients(net, x, y) for g in pair])
+    variants = ("bp",) + tuple(name for name in variants if name != "bp")  # BP is the reference row
     cases = [(name, ns.variant(name), None, name) for name in variants]
     cases += [("il", ns.variant("il"), ns.events.SendOnDelta(t), f"il, events {t:g}") for t in thresholds]
     rows = []

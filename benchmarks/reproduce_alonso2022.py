@@ -75,7 +75,7 @@ def claim_stability(data, n_train):
             "il": lambda lr: (ns.variant("il", T=20, gamma=0.1), ns.optim.SGD(lr=lr)),
             "ilprox": lambda lr: (ns.variant("ilprox", alpha=lr), ns.optim.SGD(lr=1.0)),
             "implicit_sgd": lambda lr: (ns.variant("implicit_sgd", alpha=lr, output="ce", tol=1e-4,
-                                                   max_iter=300), ns.optim.SGD(lr=lr))}
+                                                   max_iter=300, on_unconverged="warn"), ns.optim.SGD(lr=lr))}
     out = {}
     for name, make in runs.items():
         out[name] = {}

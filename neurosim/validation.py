@@ -10,13 +10,18 @@ import numbers
 import numpy as np
 
 
-def check_int(value, name: str, minimum: int | None = None) -> int:
-    """``value`` as an int; TypeError if not integral, ValueError if below ``minimum``."""
+MAX_TICKS = 1_000_000  # ticks of one step: beyond this a step is a hang, not an experiment
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int; TypeError if not integral, ValueError if outside ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:,}, got {value:,}")
     return value
 
 

@@ -51,7 +51,9 @@ def check_output(value, name: str = "output") -> str:
 
 
 def check_ticks(value, name: str = "T") -> int:
-    return check_int(value, name, minimum=1)
+    from ..validation import MAX_TICKS
+
+    return check_int(value, name, minimum=1, maximum=MAX_TICKS)
 
 
 def check_positive(value, name: str) -> float:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from ..circuit import work
 from ..circuit.schedule import Schedule
-from ..validation import check_float, check_int
+from ..validation import MAX_TICKS, check_float, check_int
 from .base import register
 from .scheduled import Scheduled
 
@@ -50,7 +50,7 @@ class FPA(Scheduled):
 
     def validate(self) -> None:
         if self.hyper["T"] is not None:
-            self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1)
+            self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1, maximum=MAX_TICKS)
         self.hyper["gamma"] = check_float(self.hyper["gamma"], "gamma", positive=True)
 
     def n_ticks(self, net) -> int:

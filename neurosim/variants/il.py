@@ -36,7 +36,7 @@ import numpy as np
 
 from ..circuit import work
 from ..circuit.schedule import Schedule
-from ..validation import check_float, check_int
+from ..validation import MAX_TICKS, check_float, check_int
 from .base import register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
 from .scheduled import Scheduled
@@ -48,7 +48,7 @@ class IL(FeedbackPathway, Scheduled):
     defaults = {"T": 20, "gamma": 0.1, **FEEDBACK_DEFAULTS}
 
     def validate(self) -> None:
-        self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1)
+        self.hyper["T"] = check_int(self.hyper["T"], "T", minimum=1, maximum=MAX_TICKS)
         self.hyper["gamma"] = check_float(self.hyper["gamma"], "gamma", positive=True)
         self._validate_feedback()
 

@@ -32,7 +32,15 @@ candidate ``theta - step grad P`` an elementwise step; the totals grow with the 
 The network is not modified (the solve runs on a copy of the parameters). There is no relaxation:
 ``n_ticks = 0``; the simulator sees tick 0 (feed-forward pass) and the solve in ``end``.
 Hyper-parameters: ``alpha`` (> 0, default 0.1), ``output`` ("mse" | "ce", default "mse"), ``tol``
-(> 0), ``max_iter`` (int >= 1, default 5000). Dense networks only.
+(> 0), ``max_iter`` (int >= 1, default 5000), ``on_unconverged`` ("raise" | "warn", default
+"raise"). Dense networks only.
+
+An update from an unconverged solve is not the implicit-SGD update, so by default it is refused:
+the step raises :class:`neurosim.DivergenceError` and nothing is applied (training then goes back
+to its last sound state, or skips the batch). A solve that stalls at rounding (``P`` no longer
+decreasing, as at a ReLU kink) with a residual below ``1e-3`` is accepted, and ``self.info`` says
+so. ``on_unconverged="warn"`` applies any solve with a ``RuntimeWarning``, for scripts that knowingly
+run short solves (``max_iter`` small), as the learning-rate sweep of Alonso et al. 2022 does.
 """
 from __future__ import annotations
 
@@ -42,11 +50,13 @@ import numpy as np
 
 from .. import counting
 from ..circuit import work
-from ..validation import check_int
+from ..errors import DivergenceError
+from ..validation import MAX_TICKS, check_int
 from ._common import SmallBlas, check_output, check_positive, layer_views, loss_and_grads, require_dense
 from .base import Variant, register
 
 STALL_WINDOW = 100  # stop when P has not decreased (beyond rounding) over this many iterations
+STALLED_AT_ROUNDING = 1e-3  # a stalled solve this close is at rounding's floor: accepted
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,13 +67,15 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 @register
 class ImplicitSGD(SmallBlas, Variant):
     name = "implicit_sgd"
-    defaults = {"alpha": 0.1, "output": "mse", "tol": 1e-6, "max_iter": 5000}
+    defaults = {"alpha": 0.1, "output": "mse", "tol": 1e-6, "max_iter": 5000, "on_unconverged": "raise"}
 
     def validate(self) -> None:
         self.hyper["alpha"] = check_positive(self.hyper["alpha"], "alpha")
         self.hyper["output"] = check_output(self.hyper["output"])
         self.hyper["tol"] = check_positive(self.hyper["tol"], "tol")
-        self.hyper["max_iter"] = check_int(self.hyper["max_iter"], "max_iter", minimum=1)
+        self.hyper["max_iter"] = check_int(self.hyper["max_iter"], "max_iter", minimum=1, maximum=MAX_TICKS)
+        if self.hyper["on_unconverged"] not in ("raise", "warn"):
+            raise ValueError(f"on_unconverged must be 'raise' or 'warn', got {self.hyper['on_unconverged']!r}")
 
     def check_network(self, net) -> None:
         super().check_network(net)
@@ -149,12 +161,15 @@ class ImplicitSGD(SmallBlas, Variant):
                 stalled = True
                 break
         residual = float(np.sqrt(dot(grad))) / scale
-        if residual > self.hyper["tol"]:
+        if residual > self.hyper["tol"] and not (stalled and residual <= STALLED_AT_ROUNDING):
             why = (f"stalled: P did not decrease for {STALL_WINDOW} iterations (rounding, or a "
                    f"non-smooth minimum such as a ReLU kink)"
                    if stalled else f"stopped after {self.hyper['max_iter']} iterations")
-            warnings.warn(f"implicit_sgd: inner solve {why} at relative residual {residual:.2e} > tol "
-                          f"{self.hyper['tol']:.1e}; raise max_iter or lower alpha",
-                          RuntimeWarning, stacklevel=3)
+            message = (f"implicit_sgd: inner solve {why} at relative residual {residual:.2e} > tol "
+                       f"{self.hyper['tol']:.1e}")
+            if self.hyper["on_unconverged"] == "raise":
+                raise DivergenceError(f"{message}; nothing applied (raise max_iter, lower alpha, or pass "
+                                      f"on_unconverged='warn' to accept it)")
+            warnings.warn(f"{message}; applied anyway (on_unconverged='warn')", RuntimeWarning, stacklevel=3)
         self.info = {"iterations": iteration, "residual": float(residual), "stalled": stalled}
         return point.astype(net.params.dtype)
