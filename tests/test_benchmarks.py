@@ -144,3 +144,18 @@ def test_bench_hardware(tmp_path, capsys):
     assert "| il, events 0.01 | mse |" in capsys.readouterr().out
     hardware.figure(report, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 0
+
+
+def test_bench_memory_quick(tmp_path):
+    memory = load("bench_memory")
+    out = tmp_path / "memory.json"
+    report = memory.main(["--quick", "--variants", "bp,il", "--out", str(out)])
+    rows = {row["variant"]: row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"bp", "il"}
+    for row in rows.values():
+        assert "error" not in row, row
+        # every run holds at least its weights; the minimum counts them twice plus the activity
+        assert row["traced_bytes"] >= row["params_bytes"]
+        assert row["minimum_bytes"] > 2 * row["params_bytes"]
+    assert rows["bp"]["traced_vs_bp"] == 1.0
+    assert "| il |" in memory.table(report)
