@@ -230,3 +230,27 @@ def test_the_cli_refuses_to_overwrite_a_run_unless_asked(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
     leftovers = [p for p in (tmp_path / "run").rglob("*") if ".partial" in p.name]
     assert not leftovers
+
+
+def test_ctrl_c_stops_within_a_second_checkpoints_and_resumes_exactly(tmp_path):
+    config = _config(tmp_path, "float64", 'name = "sgd"\nlr = 0.05')
+    straight = _cli("train", config, "--out", tmp_path / "straight", "--quiet")
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "-m", "neurosim.cli", "train", str(config), "--out", str(out),
+                                "--checkpoint-every", "50", "--quiet"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _checkpoints_written(out) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    sent, sent_wall = time.monotonic(), time.time()
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=30)[1]
+    assert time.monotonic() - sent < 1.0
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    newest = checkpoint._listed(out / "checkpoints")[0]
+    assert newest.stat().st_mtime >= sent_wall - 0.05  # written on the way out, where it stopped
+    resumed = _cli("train", config, "--out", out, "--resume", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    with np.load(tmp_path / "straight" / "weights.npz") as a, np.load(out / "weights.npz") as b:
+        assert all(np.array_equal(a[key], b[key]) for key in a.files)
