@@ -1,5 +1,5 @@
-"""Command line: ``neurosim demo``, ``neurosim train CONFIG --out DIR``, ``neurosim complexity`` and
-``neurosim map CONFIG --hardware CHIP``.
+"""Command line: ``neurosim demo``, ``neurosim train CONFIG --out DIR``, ``neurosim complexity``,
+``neurosim map CONFIG --hardware CHIP`` and ``neurosim sweep SWEEP --out DIR``.
 
 Sits on the public API only. Errors in user input print one line naming the problem and exit 2; a
 diverging run exits 1 after saving what it had.
@@ -333,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
     hw.add_argument("--out", default="neurosim-map", help="output folder (default: %(default)s)")
     hw.set_defaults(run=run_map)
+    from neurosim import sweep
+
+    sweep.add_parser(sub)
     return parser
 
 
