@@ -89,6 +89,18 @@ def _run_folder(path, overwrite: bool, resume: bool) -> Path:
     return out
 
 
+def _configured(args) -> dict:
+    """The config file with the command line's --set and --unset applied, in that order."""
+    from neurosim import config as configs
+
+    config = configs.load(args.config)
+    for assignment in args.set or []:
+        config = configs.override(config, assignment)
+    for dotted in args.unset or []:
+        config = configs.unset(config, dotted)
+    return config
+
+
 def run_train(args) -> int:
     _figure_backend()
     import matplotlib.pyplot as plt
@@ -98,9 +110,7 @@ def run_train(args) -> int:
 
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-    config = configs.load(args.config)
-    for assignment in args.set or []:
-        config = configs.override(config, assignment)
+    config = _configured(args)
     net, variant, optimizer, data, train_kwargs = configs.build(config)
     out = _run_folder(args.out, args.overwrite, args.resume)
     if args.checkpoint_every is not None or args.resume:
@@ -138,10 +148,13 @@ def _depths(text: str) -> range:
     try:
         if ":" in text:
             start, stop = (int(part) for part in text.split(":", 1))
-            return range(start, stop + 1)
-        return range(int(text), int(text) + 1)
+        else:
+            start = stop = int(text)
     except ValueError:
         raise ValueError(f"--depths expects START:STOP or N, got {text!r}") from None
+    if start < 1 or stop < start:
+        raise ValueError(f"--depths {text!r}: need 1 <= START <= STOP")
+    return range(start, stop + 1)
 
 
 def _variant_specs(text: str) -> list:
@@ -152,10 +165,16 @@ def _variant_specs(text: str) -> list:
         hyper = {}
         for assignment in filter(None, rest.split(":")):
             key, _, value = assignment.partition("=")
-            try:
-                hyper[key] = int(value)
-            except ValueError:
-                hyper[key] = float(value)
+            if not key or not value:
+                raise ValueError(f"--variants: {item!r}: hyper-parameters are written name=value")
+            for parse in (int, float):
+                try:
+                    hyper[key] = parse(value)
+                    break
+                except ValueError:
+                    continue
+            else:
+                hyper[key] = {"true": True, "false": False}.get(value.lower(), value)
         specs.append((name, hyper) if hyper else name)
     if not specs:
         raise ValueError("--variants is empty")
@@ -214,9 +233,7 @@ def run_map(args) -> int:
     from neurosim import hardware
 
     spec = hardware.load_spec(args.hardware)
-    config = configs.load(args.config)
-    for assignment in args.set or []:
-        config = configs.override(config, assignment)
+    config = _configured(args)
     net, variant, _, data, train_kwargs = configs.build(config)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -297,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="path to a TOML config, e.g. models/mlp_digits.toml")
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                       help="override a config value, e.g. --set train.epochs=3 (repeatable)")
+                       help="override a config value, e.g. --set train.epochs=3 (repeatable); "
+                            "--set variant.name=zil drops settings the new variant does not take")
+    train.add_argument("--unset", action="append", metavar="SECTION.KEY",
+                       help="remove a config value so its default applies (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                        help="write a checkpoint into OUT/checkpoints every N batches and after every epoch")
@@ -331,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training samples costed, run one after another (default: %(default)s)")
     hw.add_argument("--max-chips", type=int, default=None, help="fail if the circuit needs more chips")
     hw.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    hw.add_argument("--unset", action="append", metavar="SECTION.KEY", help="remove a config value")
     hw.add_argument("--out", default="neurosim-map", help="output folder (default: %(default)s)")
     hw.set_defaults(run=run_map)
     from neurosim import sweep

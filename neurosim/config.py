@@ -156,8 +156,58 @@ def override(config: dict, assignment: str) -> dict:
     config = copy.deepcopy(config)
     if section not in SCHEMA:
         raise ValueError(f"--set {assignment!r}: unknown config section [{section}]")
-    config.setdefault(section, {})[key] = value
+    table = config.setdefault(section, {})
+    if key == "name" and section in ("variant", "optimizer", "data") and table.get("name") != value:
+        # a new variant, optimiser or dataset keeps only the settings it takes: --set variant.name=zil
+        # on an IL config drops T and gamma instead of failing on them
+        accepted = _accepted_keys(section, value)
+        if accepted is not None:
+            for other in [k for k in table if k != "name" and k not in accepted]:
+                del table[other]
+    table[key] = value
     return validate(config)
+
+
+def unset(config: dict, dotted: str) -> dict:
+    """Remove ``"section.key"`` (the CLI's ``--unset``), so the default applies."""
+    if "." not in dotted:
+        raise ValueError(f"--unset expects section.key, got {dotted!r}")
+    section, key = dotted.strip().split(".", 1)
+    if section not in SCHEMA:
+        raise ValueError(f"--unset {dotted!r}: unknown config section [{section}]")
+    if key == "name" and section in REQUIRED and "name" in REQUIRED[section]:
+        raise ValueError(f"--unset {dotted!r}: [{section}] needs a name")
+    config = copy.deepcopy(config)
+    if key not in config.get(section, {}):
+        raise ValueError(f"--unset {dotted!r}: the config has no {dotted}")
+    del config[section][key]
+    return validate(config)
+
+
+def _accepted_keys(section: str, name) -> set | None:
+    """The settings a variant, optimiser or dataset of this name takes (None: unknown name, let
+    validation say so)."""
+    import inspect
+
+    from .variants.base import REGISTRY
+
+    if not isinstance(name, str):
+        return None
+    if section == "variant":
+        found = REGISTRY.get(name)
+        return None if found is None else set(found.defaults)
+    if section == "optimizer":
+        found = optim.OPTIMIZERS.get(name)
+        target = found.__init__ if found is not None else None
+    else:
+        key = name.strip().lower().replace("-", "").replace("_", "")
+        target = datasets._REGISTRY.get(key)
+    if target is None:
+        return None
+    parameters = inspect.signature(target).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.name != "self"}
 
 
 def _extra(body: dict) -> dict:

@@ -709,10 +709,28 @@ def teacher(
 # --------------------------------------------------------------------------- #
 # registry
 # --------------------------------------------------------------------------- #
+def _npz_by_name(path: str | os.PathLike | None = None, **kwargs: Any) -> Dataset:
+    """``load("npz", path=...)``: your own arrays (see :func:`load_npz` for the keys)."""
+    if path is None:
+        raise ValueError("dataset 'npz' needs path = \"your_data.npz\" (arrays x_train, y_train[, x_test, y_test])")
+    return load_npz(path, **kwargs)
+
+
+def _idx_by_name(images: str | os.PathLike | None = None, labels: str | os.PathLike | None = None,
+                 test_images: str | os.PathLike | None = None, test_labels: str | os.PathLike | None = None,
+                 **kwargs: Any) -> Dataset:
+    """``load("idx", images=..., labels=..., [test_images=..., test_labels=...])``: MNIST-style files."""
+    if images is None or labels is None:
+        raise ValueError("dataset 'idx' needs images = \"...\" and labels = \"...\" (IDX files, .gz allowed)")
+    return load_idx(images, labels, test_images, test_labels, **kwargs)
+
+
 _REGISTRY: dict[str, Callable[..., Dataset]] = {
     "digits": digits,
     "mnist1d": mnist1d,
     "teacher": teacher,
+    "npz": _npz_by_name,
+    "idx": _idx_by_name,
 }
 
 
@@ -722,8 +740,14 @@ def available() -> list[str]:
 
 
 def load(name: str, **kwargs: Any) -> Dataset:
-    """Load a built-in dataset by name (see :func:`available`), forwarding ``kwargs``."""
+    """Load a dataset by name (see :func:`available`), forwarding ``kwargs``: a built-in one
+    (``digits``, ``mnist1d``, ``teacher``) or your own files, ``load("npz", path=...)`` and
+    ``load("idx", images=..., labels=..., test_images=..., test_labels=...)``; run configs say the
+    same in their ``[data]`` table. Relative paths are taken from the current folder."""
     key = str(name).strip().lower().replace("-", "").replace("_", "") if isinstance(name, str) else name
     if key not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; choose from {available()}")
-    return _REGISTRY[key](**kwargs)
+    try:
+        return _REGISTRY[key](**kwargs)
+    except TypeError as exc:  # an unknown keyword: name it without the function's internals
+        raise ValueError(f"dataset {name!r}: {exc}".replace(f"{_REGISTRY[key].__name__}() ", "")) from None
