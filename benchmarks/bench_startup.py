@@ -1,6 +1,6 @@
 """Start-up time: a new process to its first training step (warm numba cache), and a cold compile.
 
-Target P5 of issue 6:
+The start-up goals:
 
 (a) with numba's on-disk cache warm, a NEW process (``sys.executable`` in a subprocess) that imports
     neurosim, builds 64-128-128-10 (float32) and runs one ``ns.Trainer`` IL step (T = 20,
@@ -36,8 +36,8 @@ import time
 
 from benchlib import write_json
 
-P5_FIRST_STEP_S = 0.5
-P5_COLD_COMPILE_S = 10.0
+FIRST_STEP_GOAL_S = 0.5
+COLD_COMPILE_GOAL_S = 10.0
 COLD_VARIANTS = ("il", "bp", "zil", "fpa")
 COLD_DTYPES = ("float32", "float64")
 COLD_BATCHES = (1, 32)
@@ -125,7 +125,7 @@ def bare_interpreter(runs=5):
 
 
 def first_step(runs=7, warm=True):
-    """P5(a): new processes to their first completed training step with the numba cache warm."""
+    """New processes to their first completed training step with the numba cache warm."""
     if warm:
         _run_child(FIRST_STEP_CHILD)  # fills the cache if the kernels changed since the last run
     samples = []
@@ -135,20 +135,20 @@ def first_step(runs=7, warm=True):
                         "child_import_s": child["child_import_s"], "child_numpy_s": child["child_numpy_s"],
                         "wall_s": wall})
     result = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
-    result.update({"runs": runs, "samples": samples, "target_s": P5_FIRST_STEP_S,
-                   "met": result["spawn_to_step_s"] < P5_FIRST_STEP_S})
+    result.update({"runs": runs, "samples": samples, "target_s": FIRST_STEP_GOAL_S,
+                   "met": result["spawn_to_step_s"] < FIRST_STEP_GOAL_S})
     return result
 
 
 def cold_compile(variants=COLD_VARIANTS, dtypes=COLD_DTYPES, batches=COLD_BATCHES, fresh_cache=True):
-    """P5(b): one child with an empty ``NUMBA_CACHE_DIR`` compiles every kernel those steps use."""
+    """One child with an empty ``NUMBA_CACHE_DIR`` compiles every kernel those steps use."""
     with tempfile.TemporaryDirectory(prefix="neurosim-numba-cold-") as cache_dir:
         env = _child_env(cache_dir if fresh_cache else None)
         child, wall, _ = _run_child(COLD_CHILD, (json.dumps([list(variants), list(dtypes), list(batches)]),), env=env,
                                     timeout=900)
     child.update({"wall_s": wall, "fresh_cache": fresh_cache, "variants": list(variants), "dtypes": list(dtypes),
-                  "batches": list(batches), "target_s": P5_COLD_COMPILE_S,
-                  "met": child["total_s"] < P5_COLD_COMPILE_S})
+                  "batches": list(batches), "target_s": COLD_COMPILE_GOAL_S,
+                  "met": child["total_s"] < COLD_COMPILE_GOAL_S})
     return child
 
 
@@ -158,7 +158,7 @@ def table(bare, warm, cold):
         lines.append(f"| `python -c pass` wall (interpreter alone) | {bare:.3f} | | |")
     if warm is not None:
         lines += [
-            f"| P5a spawn to first IL step done (warm cache, median of {warm['runs']}) | "
+            f"| spawn to first IL step done (warm cache, median of {warm['runs']}) | "
             f"{warm['spawn_to_step_s']:.3f} | < {warm['target_s']:g} | {'met' if warm['met'] else 'not met'} |",
             f"| of which in the child from `import time` | {warm['child_s']:.3f} | | |",
             f"| of which `import numpy` | {warm['child_numpy_s']:.3f} | | |",
@@ -167,7 +167,7 @@ def table(bare, warm, cold):
         ]
     if cold is not None:
         lines += [
-            f"| P5b cold compile, fresh NUMBA_CACHE_DIR ({'/'.join(cold['variants'])} x "
+            f"| cold compile, fresh NUMBA_CACHE_DIR ({'/'.join(cold['variants'])} x "
             f"{'/'.join(cold['dtypes'])} x batch {'/'.join(map(str, cold['batches']))}; "
             f"{cold['signatures']} kernel signatures) | {cold['total_s']:.2f} | < {cold['target_s']:g} | "
             f"{'met' if cold['met'] else 'not met'} |",
@@ -189,11 +189,11 @@ def main(argv=None):
     runs = args.runs or (3 if args.quick else 7)
     print("interpreter start-up ...", file=sys.stderr, flush=True)
     bare = bare_interpreter(runs)
-    print("P5a: first step, warm cache ...", file=sys.stderr, flush=True)
+    print("first step, warm cache ...", file=sys.stderr, flush=True)
     warm = first_step(runs)
     cold = None
     if not args.no_cold:
-        print("P5b: cold compile, fresh NUMBA_CACHE_DIR ...", file=sys.stderr, flush=True)
+        print("cold compile, fresh NUMBA_CACHE_DIR ...", file=sys.stderr, flush=True)
         cold = cold_compile()
     report = {"benchmark": "startup", "machine": platform.machine(), "processor": platform.processor(),
               "python": platform.python_version(), "executable": sys.executable,

@@ -50,7 +50,7 @@ from neurosim import threads as blas
 NETWORKS = {"64-128-128-10": [64, 128, 128, 10], "784-512-512-10": [784, 512, 512, 10]}
 BATCHES = (1, 32, 256)
 DTYPES = ("float32", "float64")
-# Hyper-parameters per variant: the reference step for il (T = 20, gamma = 0.1, tanh, SGD),
+# Hyper-parameters per variant: the reference step for il (T = 20, gamma = 0.1, tanh, SGD),
 # every other variant at its own defaults (recorded per row in the JSON).
 SETTINGS = {"il": {"T": 20, "gamma": 0.1}}
 LR = 0.01  # SGD learning rate of the weight step (time per step does not depend on it)

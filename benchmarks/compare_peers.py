@@ -1,6 +1,6 @@
-"""The issue's reference IL training step side by side: neurosim, plain NumPy and pcx (JAX).
+"""A reference IL training step side by side: neurosim, plain NumPy and pcx (JAX).
 
-Reference step (issue 6): inference learning on a tanh MLP, float32, feed-forward initialisation,
+Reference step: inference learning on a tanh MLP, float32, feed-forward initialisation,
 output clamped to the target, T = 20 relaxation ticks at gamma = 0.1 (SGD on the value nodes), then
 one SGD step on the weights with the Hebbian/energy gradient averaged over the batch. Three
 implementations run it from the same initial weights (copied from ``ns.mlp(..., seed=0)``):
@@ -18,9 +18,9 @@ implementations run it from the same initial weights (copied from ``ns.mlp(..., 
 Timing: medians over interleaved rounds (each round samples neurosim, NumPy and pcx back to back),
 after warm-up; pcx's jit compile time (its first calls: one trace for the initial state, one more
 once the value nodes know their shapes) is reported separately. Ratios pcx/neurosim and
-numpy/neurosim are from this one run (> 1: neurosim faster). The issue's targets: P1 batch 1 >= 4x
-faster than pcx on 64-128-128-10 and >= 2x on 784-512-512-10; P2 batch 32 >= 1.5x; P3 batch 256
-not slower (>= 1.0x).
+numpy/neurosim are from this one run (> 1: neurosim faster). The goals: at batch 1, >= 4x faster
+than pcx on 64-128-128-10 and >= 2x on 784-512-512-10; at batch 32, >= 1.5x; at batch 256, not
+slower (>= 1.0x).
 
 Thread policy: all sides get the same thread count, ``--threads`` (default 1). NumPy/neurosim: BLAS
 limited through ``neurosim.threads.limit``; the whole process is pinned to ``--threads`` CPUs
@@ -58,9 +58,9 @@ BATCHES = (1, 32, 256)
 T, GAMMA, LR, DTYPE = 20, 0.1, 0.05, "float32"
 # Target: minimum pcx / neurosim time ratio, per (network, batch).
 TARGETS = {
-    ("64-128-128-10", 1): ("P1", 4.0), ("784-512-512-10", 1): ("P1", 2.0),
-    ("64-128-128-10", 32): ("P2", 1.5), ("784-512-512-10", 32): ("P2", 1.5),
-    ("64-128-128-10", 256): ("P3", 1.0), ("784-512-512-10", 256): ("P3", 1.0),
+    ("64-128-128-10", 1): ("batch 1", 4.0), ("784-512-512-10", 1): ("batch 1", 2.0),
+    ("64-128-128-10", 32): ("batch 32", 1.5), ("784-512-512-10", 32): ("batch 32", 1.5),
+    ("64-128-128-10", 256): ("batch 256", 1.0), ("784-512-512-10", 256): ("batch 256", 1.0),
 }
 
 

@@ -217,7 +217,7 @@ def compare(variants=("bp", "il", "fpa", "zil"), depths=range(2, 17), width: int
     ``variants``: names, ``(name, hyper)`` pairs or variant objects; BP is always measured as the
     reference for the ratios.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     specs = [_as_variant(v) for v in variants]
     depths = [int(d) for d in depths]

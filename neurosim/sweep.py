@@ -599,7 +599,7 @@ def run(sweep, out_dir, scheduler=None, workers=None, progress=True,
 
 def _compute(pending, runs_dir: Path, scheduler, n_workers, connect_timeout, progress, total) -> dict:
     from distributed import as_completed
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     results, futures = {}, {}
     bar = tqdm(total=total, initial=total - len(pending), desc="sweep", unit="run", disable=not progress)

@@ -38,3 +38,4 @@ def limit(threads):
         import scipy.linalg  # noqa: F401
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=threads, user_api="blas")
+

@@ -12,10 +12,10 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import events as event_models
 from . import threads
+from .progress import progress_bar
 from .circuit.network import Network
 from .datasets import Dataset
 from .errors import DivergenceError
@@ -296,7 +296,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
             progress_sums = {**progress_sums, **found.epoch_progress}
             for path, reason in found.skipped:
                 warnings.warn(f"skipped checkpoint {path}: {reason}", RuntimeWarning, stacklevel=2)
-    bar = tqdm(total=epochs * n_batches, initial=first_epoch * n_batches + first_batch, desc=f"{variant.name}",
+    bar = progress_bar(total=epochs * n_batches, initial=first_epoch * n_batches + first_batch, desc=f"{variant.name}",
                disable=not progress, leave=False, unit="batch")
     trainer = Trainer(net, variant, optimizer, check=False, events=events)
     last_good = _LastGood(net, optimizer, variant)
