@@ -51,16 +51,17 @@ def run_demo(args) -> int:
         rows.append((repr(variant), f"{history.test_accuracy[-1]:.4f}", f"{history.test_loss[-1]:.5f}",
                      f"{sum(history.seconds):.2f}", history.ticks))
     print(_table(rows, ("variant", "test accuracy", "test loss", "train seconds", "inference ticks")))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for name, history in histories.items():
         history.plot(axes=axes, label=name)
+    fig.suptitle(f"{data.name}: BP, IL and Z-IL on the same network, data and optimiser")
     axes[0].set_title("loss (Z-IL lies on BP)")
     axes[1].set_title("test accuracy")
     path = out / "learning_curves.png"
-    fig.savefig(path, dpi=120)
+    _write_atomic(path, lambda temporary: fig.savefig(temporary, dpi=120, bbox_inches="tight", format="png"))
     plt.close(fig)
-    with open(out / "results.json", "w") as handle:
-        json.dump({name: history.to_dict() for name, history in histories.items()}, handle, indent=2)
+    demo_results = {name: history.to_dict() for name, history in histories.items()}
+    _write_atomic(out / "results.json", lambda temporary: temporary.write_text(json.dumps(demo_results, indent=2)))
     print(f"saved {path} and {out / 'results.json'}")
     return 0
 
@@ -131,7 +132,9 @@ def run_train(args) -> int:
     written = ["weights.npz"]
     if history is not None and history.epoch:
         fig = history.plot()
-        _write_atomic(out / "learning_curve.png", lambda path: fig.savefig(path, dpi=120, format="png"))
+        fig.suptitle(f"{variant!r} on {data.name}")
+        _write_atomic(out / "learning_curve.png",
+                      lambda path: fig.savefig(path, dpi=120, bbox_inches="tight", format="png"))
         plt.close(fig)
         written.append("learning_curve.png")
         print(f"final test accuracy {history.test_accuracy[-1]:.4f}, test loss {history.test_loss[-1]:.5f}")
@@ -194,19 +197,24 @@ def run_complexity(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fig = comparison.plot()
-    fig.savefig(out / "complexity_vs_depth.png", dpi=120)
+    _write_atomic(out / "complexity_vs_depth.png",
+                  lambda temporary: fig.savefig(temporary, dpi=120, bbox_inches="tight", format="png"))
     plt.close(fig)
     depth = max(_depths(args.depths))
     net = mlp([args.width] * depth + [10], seed=0)
     specs = _variant_specs(args.variants)
-    fig, axes = plt.subplots(len(specs), 1, figsize=(10, 1.2 + 1.6 * len(specs)), squeeze=False)
-    for ax, spec in zip(axes[:, 0], specs):
-        complexity.measure(net, spec, args.batch_size).plot_timeline(ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "timelines.png", dpi=120)
+    measured = [complexity.measure(net, spec, args.batch_size) for spec in specs]
+    longest = max(m.ticks for m in measured)
+    fig, axes = plt.subplots(len(specs), 1, figsize=(10, 1.3 + (1.2 + 0.08 * depth) * len(specs)), squeeze=False,
+                             sharex=True, layout="constrained")
+    for ax, found in zip(axes[:, 0], measured):
+        found.plot_timeline(ax=ax, max_tick=longest)  # one tick scale for every panel
+    fig.suptitle(f"which layers do matrix work on each tick (L = {depth}, width {args.width})")
+    _write_atomic(out / "timelines.png",
+                  lambda temporary: fig.savefig(temporary, dpi=120, bbox_inches="tight", format="png"))
     plt.close(fig)
-    with open(out / "complexity.json", "w") as handle:
-        json.dump({"width": args.width, "batch_size": args.batch_size, "rows": comparison.rows}, handle, indent=1)
+    payload = {"width": args.width, "batch_size": args.batch_size, "rows": comparison.rows}
+    _write_atomic(out / "complexity.json", lambda temporary: temporary.write_text(json.dumps(payload, indent=1)))
     print(f"saved complexity_vs_depth.png, timelines.png (L={depth}) and complexity.json in {out}")
     return 0
 
@@ -272,13 +280,13 @@ def run_map(args) -> int:
     _write_atomic(out / "cost.json", lambda path: path.write_text(json.dumps(payload, indent=1)))
     figure = mapping.plot(cost)
     figure.suptitle(f"{repr(variant)} on {spec.title}: batch of {x.shape[0]}", fontsize=10)
-    figure.tight_layout()
-    _write_atomic(out / "mapping.png", lambda path: figure.savefig(path, dpi=120, format="png"))
+    _write_atomic(out / "mapping.png",
+                  lambda path: figure.savefig(path, dpi=120, bbox_inches="tight", format="png"))
     plt.close(figure)
     ax = hardware.plot_energy(costs)
     ax.set_title(f"one training step on {spec.title}, against BP")
-    ax.figure.tight_layout()
-    _write_atomic(out / "energy.png", lambda path: ax.figure.savefig(path, dpi=120, format="png"))
+    _write_atomic(out / "energy.png",
+                  lambda path: ax.figure.savefig(path, dpi=120, bbox_inches="tight", format="png"))
     plt.close(ax.figure)
     print(f"saved cost.txt, cost.json, mapping.png and energy.png in {out}")
     return 0

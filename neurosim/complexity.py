@@ -75,19 +75,24 @@ class Report:
                 grid[layer - 1, tick] += macs
         return grid
 
-    def plot_timeline(self, ax=None):
-        """Gantt-style chart: layers x ticks, dark where a layer does matrix work, blank when idle."""
+    def plot_timeline(self, ax=None, max_tick=None):
+        """Gantt-style chart: layers x ticks, dark where a layer does matrix work, blank when idle.
+        ``max_tick`` fixes the x range (to share one scale across panels)."""
         import matplotlib.pyplot as plt
         from matplotlib.colors import ListedColormap
+        from matplotlib.ticker import MaxNLocator
 
         grid = self.activity()
         if ax is None:
-            _, ax = plt.subplots(figsize=(min(2 + 0.35 * grid.shape[1], 12), 1 + 0.4 * grid.shape[0]))
+            _, ax = plt.subplots(figsize=(min(2 + 0.35 * grid.shape[1], 12), 1 + 0.4 * grid.shape[0]),
+                                 layout="constrained")
         ax.imshow(grid > 0, aspect="auto", origin="lower", interpolation="nearest", vmin=0, vmax=1,
                   cmap=ListedColormap(["white", "#2c5d8a"]),
                   extent=[-0.5, grid.shape[1] - 0.5, 0.5, grid.shape[0] + 0.5])
-        ax.set_xticks(range(grid.shape[1]))
-        ax.set_yticks(range(1, grid.shape[0] + 1))
+        ax.set_xlim(-0.5, (grid.shape[1] - 1 if max_tick is None else max_tick) + 0.5)
+        # at most ~20 labelled ticks and ~10 labelled layers, so labels never overlap
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=20, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
         ax.set_xlabel("tick (0 = feed-forward initialisation)")
         ax.set_ylabel("layer")
         ax.set_title(f"{self.variant}: layers doing matrix work per tick "
@@ -191,12 +196,15 @@ class Comparison:
         """Critical path and work against depth, one line per variant; returns the figure."""
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        from .plotting import style
+
+        fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
         for name in dict.fromkeys(r["variant"] for r in self.rows):
             rows = [r for r in self.rows if r["variant"] == name]
             depths = [r["n_layers"] for r in rows]
-            axes[0].plot(depths, [r["critical_path"] for r in rows], marker=".", label=name)
-            axes[1].plot(depths, [r["macs"] for r in rows], marker=".", label=name)
+            look = {**style(name), "markersize": 4}
+            axes[0].plot(depths, [r["critical_path"] for r in rows], label=name, **look)
+            axes[1].plot(depths, [r["macs"] for r in rows], label=name, **look)
         axes[0].set_ylabel("critical path (sequential matrix products)")
         axes[1].set_ylabel(f"work (MACs, batch {self.batch_size})")
         axes[1].set_yscale("log")
@@ -204,8 +212,9 @@ class Comparison:
             ax.set_xlabel("depth L")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
+        axes[0].set_title("critical path against depth")
+        axes[1].set_title("work against depth")
         fig.suptitle(f"one training step, width {self.width}")
-        fig.tight_layout()
         return fig
 
 

@@ -47,10 +47,12 @@ class Trace:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.2))
+            _, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
         ax.semilogy(np.arange(len(self.energy)), np.maximum(self.energy, 1e-300), marker=".")
-        ax.set_xlabel("tick")
+        ax.set_xlabel("tick (0 = after the feed-forward initialisation)")
         ax.set_ylabel("energy F (batch mean)")
+        ax.set_title("energy during inference")
+        ax.grid(alpha=0.3)
         return ax
 
 

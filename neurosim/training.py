@@ -48,26 +48,37 @@ class History:
         return asdict(self)
 
     def plot(self, axes=None, label=None):
-        """Learning curves (loss and test accuracy against epoch); returns the figure."""
+        """Learning curves: loss (train solid, test dashed) and test accuracy against epoch, in the
+        variant's colour and marker (:mod:`neurosim.plotting`); returns the figure."""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import LogLocator, MaxNLocator
+
+        from .plotting import style
 
         if axes is None:
-            fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+            fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
+            fig.suptitle(f"learning curves: {label or self.variant}")
         else:
             fig = axes[0].figure
         label = label or self.variant
-        axes[0].plot(self.epoch, self.train_loss, marker=".", label=f"{label} train")
-        axes[0].plot(self.epoch, self.test_loss, marker=".", linestyle="--", label=f"{label} test")
+        look = style(label)
+        common = {"color": look["color"], "marker": look["marker"], "markersize": 4}
+        axes[0].plot(self.epoch, self.train_loss, linestyle="-", label=f"{label} train", **common)
+        axes[0].plot(self.epoch, self.test_loss, linestyle="--", label=f"{label} test", **common)
         axes[0].set_xlabel("epoch")
         axes[0].set_ylabel("loss  mean 1/2||y - yhat||^2")
         axes[0].set_yscale("log")
-        axes[1].plot(self.epoch, self.test_accuracy, marker=".", label=label)
+        # a loss that moves less than a decade still gets readable ticks
+        axes[0].yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axes[0].set_title("loss")
+        axes[1].plot(self.epoch, self.test_accuracy, linestyle=look["linestyle"], label=label, **common)
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("test accuracy")
+        axes[1].set_title("test accuracy")
         for ax in axes:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
-        fig.tight_layout()
         return fig
 
 

@@ -107,14 +107,15 @@ class EventTrace:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
+            _, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
         ticks = np.arange(self.sent.shape[0])
         for p, name in enumerate(self.populations):
             if name == "value[0]":
                 continue
             ax.plot(ticks, self.sent[:, p], marker=".", label=name)
-        ax.set_xlabel("tick")
+        ax.set_xlabel("tick (0 = the feed-forward sweep)")
         ax.set_ylabel("messages sent")
         ax.set_title(f"messages per tick ({self.total()} in the step)")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize="small", ncol=2)
         return ax

@@ -17,7 +17,7 @@ def plot_mapping(mapping, cost=None, axes=None):
     panels = 2 if cost is not None else 1
     if axes is None:
         fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels + 1.5 * (panels - 1), 3.8), squeeze=False,
-                                 gridspec_kw={"width_ratios": [1.2, 1][:panels]})
+                                 gridspec_kw={"width_ratios": [1.2, 1][:panels]}, layout="constrained")
         axes = list(axes[0])
     else:
         axes = list(np.atleast_1d(axes))
@@ -50,7 +50,6 @@ def plot_mapping(mapping, cost=None, axes=None):
     fig.colorbar(image, ax=axes[0], label=label, shrink=0.8, fraction=0.05)
     if cost is not None:
         plot_energy([cost], ax=axes[1])
-    fig.tight_layout()
     return fig
 
 
@@ -66,7 +65,7 @@ def plot_energy(costs, ax=None, labels=None, processors=True):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(costs) + 3.5), 3.6))
+        _, ax = plt.subplots(figsize=(max(5.5, 1.1 * len(costs) + 4.5), 3.8), layout="constrained")
     labels = labels or [f"{cost.variant}\n{cost.chip}" for cost in costs]
     peak = max([cost.total_energy_j for cost in costs]
                + [value for cost in costs for value in cost.processor_energy_j.values()] + [1e-300])
