@@ -53,26 +53,49 @@ def _digits_history(variant="il"):
                     epochs=3, progress=False)
 
 
-def _figures():
+def _small():
     net = ns.mlp([6, 8, 5, 3], seed=0)
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
-    yield "History.plot", _digits_history().plot()
-    trace = ns.Simulator(net, ns.variant("il", T=10)).run(x, y)
-    yield "Trace.plot_energy", trace.plot_energy().figure
-    comparison = complexity.compare(["bp", "il", "zil"], depths=range(2, 5), width=8)
-    yield "Comparison.plot", comparison.plot()
-    yield "Measurement.plot_timeline", complexity.measure(ns.mlp([8] * 12 + [3]), "il").plot_timeline().figure
-    events = ns.Simulator(net, ns.variant("il", T=10), events=ns.events.SendOnDelta(0.01)).run(x, y).events
-    yield "EventTrace.plot", events.plot().figure
+    return net, rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
+
+
+def _energy_trace_plot():
+    net, x, y = _small()
+    return ns.Simulator(net, ns.variant("il", T=10)).run(x, y).plot_energy().figure
+
+
+def _events_plot():
+    net, x, y = _small()
+    return ns.Simulator(net, ns.variant("il", T=10), events=ns.events.SendOnDelta(0.01)).run(x, y).events.plot().figure
+
+
+def _mapping_plot():
+    net, x, y = _small()
     mapping = hardware.map(net, "il", "loihi")
-    cost = mapping.cost(x, y)
-    yield "Mapping.plot", mapping.plot(cost)
-    yield "hardware.plot_energy", hardware.plot_energy([cost, hardware.map(net, "bp", "loihi").cost(x, y)]).figure
+    return mapping.plot(mapping.cost(x, y))
 
 
-@pytest.mark.parametrize("name, figure", list(_figures()), ids=lambda v: v if isinstance(v, str) else "")
-def test_every_figure_fits_its_canvas(name, figure):
+def _energy_plot():
+    net, x, y = _small()
+    costs = [hardware.map(net, name, "loihi").cost(x, y) for name in ("il", "bp")]
+    return hardware.plot_energy(costs).figure
+
+
+# built inside each test: another test's plt.close("all") would take a prebuilt figure's canvas
+FIGURES = {
+    "History.plot": lambda: _digits_history().plot(),
+    "Trace.plot_energy": _energy_trace_plot,
+    "Comparison.plot": lambda: complexity.compare(["bp", "il", "zil"], depths=range(2, 5), width=8).plot(),
+    "Measurement.plot_timeline": lambda: complexity.measure(ns.mlp([8] * 12 + [3]), "il").plot_timeline().figure,
+    "EventTrace.plot": _events_plot,
+    "Mapping.plot": _mapping_plot,
+    "hardware.plot_energy": _energy_plot,
+}
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_fits_its_canvas(name):
+    figure = FIGURES[name]()
     try:
         assert not _outside(figure), f"{name}: text outside the canvas: {_outside(figure)}"
         _titled_and_labelled(figure)
