@@ -95,7 +95,9 @@ def test_zil_equals_bp_equals_finite_differences_on_random_rnns(case):
     bp = ns.variant("bp").gradients(net, x, y)
     zil = ns.variant("zil").gradients(net, x, y)
     assert ns.variant("zil").n_ticks(net) == x.shape[1]  # L - 1 = T ticks
-    assert dict_rel_error(zil, bp) < 1e-12
+    # relative 1e-12, with an absolute floor of rounding for gradients that are themselves tiny
+    difference = max(float(np.max(np.abs(zil[k] - bp[k]))) for k in NAMES)
+    assert difference <= 1e-12 * max(float(np.max(np.abs(bp[k]))) for k in NAMES) + 1e-15
     if net.activation != "leaky_relu":  # finite differences are meaningless across a kink
         fd = numerical_gradient(net, x, y)
         assert dict_rel_error(bp, fd) < 1e-8

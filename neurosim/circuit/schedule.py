@@ -135,12 +135,18 @@ class Schedule:
         return self._add(Op("energy", 0, flag=OUTPUT_MODES[self.output]))
 
     @classmethod
-    def error_wave(cls, n_layers: int, step) -> "Schedule":
+    def error_wave(cls, n_layers: int, step, output: str = "mse") -> "Schedule":
         """The output error travelling down one layer per tick, each layer's Hebbian term taken as it
         passes (BP's backward pass, Z-IL's wavefront): tick 0 ``error L``, ``feedback L``,
         ``hebbian L``; tick ``L - l`` whatever ``step(schedule, l)`` adds to form ``e_l``, then
-        ``feedback l`` (l >= 2) and ``hebbian l``; an ``energy`` op after each error is formed."""
-        schedule = cls(output="mse").new_tick().error(n_layers).energy()
+        ``feedback l`` (l >= 2) and ``hebbian l``; an ``energy`` op after each error is formed.
+        ``output="ce"``: the output error is ``y - softmax(mu_L)`` (cross-entropy on softmax)."""
+        schedule = cls(output=output).new_tick()
+        if output == "mse":
+            schedule.error(n_layers)
+        else:
+            schedule.soft_target(output, "mix", 0.0)  # x_L = y, e_L = y - softmax(mu_L)
+        schedule.energy()
         if n_layers >= 2:
             schedule.feedback(n_layers)
         schedule.hebbian(n_layers, -1.0)

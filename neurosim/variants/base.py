@@ -146,6 +146,9 @@ class Variant:
     def check_network(self, net) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
+        if self.hyper.get("output") == "ce" and net.n_outputs < 2:
+            raise ValueError(f"variant {self.name!r}: output='ce' (softmax cross-entropy) needs at least 2 "
+                             f"outputs; this network has {net.n_outputs}")
 
     def prepare(self, net, x, y):
         """Validate network and data before any kernel runs; return ``(x, y, workspace)``."""

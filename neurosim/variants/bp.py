@@ -1,9 +1,11 @@
 """``bp``: backpropagation, the reference every variant is compared with.
 
 Forward pass ``h_l = W_l phi(h_{l-1}) + b_l``, output ``yhat = h_L``,
-loss ``mean_b 1/2 ||y_b - yhat_b||^2``, deltas
+loss ``mean_b 1/2 ||y_b - yhat_b||^2`` (``output="mse"``, the default) or the cross-entropy of
+``softmax(yhat)`` against ``y`` (``output="ce"``, the loss of the variants with a soft
+cross-entropy target: compare them with this), deltas
 
-    d_L = yhat - y,    d_l = f'(h_l) * (d_{l+1} W_{l+1}),
+    d_L = yhat - y  (mse)   or   d_L = softmax(yhat) - y  (ce),    d_l = f'(h_l) * (d_{l+1} W_{l+1}),
     dloss/dW_l = (1/B) d_l^T phi(h_{l-1}),   dloss/db_l = (1/B) sum_b d_l.
 
 In the circuit BP runs on the same populations as PC: values hold the forward pass, error neurons hold
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from ..circuit import work
 from ..circuit.schedule import Schedule
+from ._common import check_output
 from .base import register
 from .scheduled import Scheduled
 
@@ -26,8 +29,14 @@ from .scheduled import Scheduled
 @register
 class BP(Scheduled):
     name = "bp"
-    defaults: dict = {}
+    defaults: dict = {"output": "mse"}
     has_ticks = False  # its schedule is the backward pass, not a relaxation: nothing to send on delta
+
+    def validate(self) -> None:
+        self.hyper["output"] = check_output(self.hyper["output"])
+
+    def __repr__(self) -> str:
+        return "variant('bp')" if self.hyper["output"] == "mse" else f"variant('bp', output={self.hyper['output']!r})"
 
     def n_ticks(self, net) -> int:
         return net.n_layers - 1
@@ -39,4 +48,5 @@ class BP(Scheduled):
 
     def build_schedule(self, net) -> Schedule:
         """The error wave with BP's step ``e_l = f'(h_l) * fb_l`` on each layer's tick."""
-        return Schedule.error_wave(net.n_layers, lambda schedule, layer: schedule.delta(layer))
+        return Schedule.error_wave(net.n_layers, lambda schedule, layer: schedule.delta(layer),
+                                   output=self.hyper["output"])
