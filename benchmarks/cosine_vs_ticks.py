@@ -4,7 +4,9 @@ Zahid, Guo & Fountas 2023 (Fig. 3): from feed-forward initialisation the error n
 reach layer 1 (Lemma 1), so with T < L - 1 the lowest layers receive no update and the similarity to
 BP collapses. For each (variant, L, T) we report the mean over layers of the cosine similarity
 between the variant's and BP's update of that layer (a layer with no update scores 0), averaged over
-batches of the scikit-learn digits. Prints JSON and a table; saves a PNG.
+batches of the scikit-learn digits. Like with like: each variant is compared with BP on its own
+output loss (``variant("bp", output="ce")`` for a cross-entropy target), so SeqIL appears twice, with
+a squared-error and with its default cross-entropy output. Prints JSON and a table; saves a PNG.
 
     python benchmarks/cosine_vs_ticks.py [--quick] [--out cosine_vs_ticks.png] [--json out.json]
 """
@@ -21,7 +23,8 @@ import numpy as np  # noqa: E402
 
 import neurosim as ns  # noqa: E402
 
-VARIANTS = {"il": {"gamma": 0.1}, "fpa": {"gamma": 1.0}}
+VARIANTS = {"il": ("il", {"gamma": 0.1}), "fpa": ("fpa", {"gamma": 1.0}),
+            "seqil (mse)": ("seqil", {"output": "mse"}), "seqil (ce)": ("seqil", {"output": "ce"})}
 
 
 def layer_cosines(grads, reference):
@@ -44,20 +47,19 @@ def main(argv=None):
     batches = 2 if args.quick else 5
     data = ns.datasets.digits()
     variants = dict(VARIANTS)
-    if "seqil" in ns.available():
-        variants["seqil"] = {}
     rows = []
     for depth in depths:
         net = ns.mlp([64] + [64] * (depth - 1) + [10], activation="tanh", seed=depth)
         ticks = sorted(set(range(1, 2 * depth + 2)) | {20})
-        for name, hyper in variants.items():
+        for name, (registered, hyper) in variants.items():
             for T in ticks:
-                variant = ns.variant(name, T=T, **hyper)
+                variant = ns.variant(registered, T=T, **hyper)
+                reference = ns.variant("bp", output=variant.hyper.get("output", "mse"))
                 scores = []
                 for b in range(batches):
                     x = data.x_train[b * 32:(b + 1) * 32]
                     y = data.targets(data.y_train[b * 32:(b + 1) * 32])
-                    bp = ns.variant("bp").gradients(net, x, y)
+                    bp = reference.gradients(net, x, y)
                     scores.append(np.mean(layer_cosines(variant.gradients(net, x, y), bp)))
                 rows.append({"variant": name, "L": depth, "T": T, "mean_layer_cosine": float(np.mean(scores)),
                              "T_reaches_layer_1": T >= depth - 1})

@@ -566,3 +566,27 @@ def test_copi_divergence_commits_nothing_and_warns_nothing():
     state = variant.state(net)
     for kept, now in zip(saved, (state.decorrelation, state.synaptic or [])):
         assert len(kept) == len(now) and all(np.array_equal(a, b) for a, b in zip(kept, now))
+
+
+def _layer_cosines(grads, reference):
+    out = []
+    for (dw, db), (rw, rb) in zip(grads, reference):
+        a, b = np.concatenate([dw.ravel(), db]), np.concatenate([rw.ravel(), rb])
+        out.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300)))
+    return out
+
+
+@pytest.mark.parametrize("name, hyper", [("seqil", {"T": 3, "output": "mse"}), ("seqil", {"T": 3}), ("ilprox", {})],
+                         ids=["seqil-mse", "seqil-ce", "ilprox-ce"])
+def test_in_the_small_error_regime_every_layer_follows_bp_on_the_same_loss(name, hyper):
+    """Alonso et al.'s regime: targets within 1% of the output. SeqIL with three sweeps (and IL-prox)
+    give every layer of a depth-5 MLP an update within cosine 0.95 of BP's on the same output loss."""
+    data = ns.datasets.digits()
+    net = ns.mlp([64, 64, 64, 64, 64, 10], activation="tanh", seed=5)
+    x = data.x_train[:32]
+    output = net.forward(x)
+    y = output * (1 + 0.01 * np.random.default_rng(0).uniform(-1, 1, size=output.shape))
+    variant = ns.variant(name, **hyper)
+    bp = ns.variant("bp", output=variant.hyper["output"])
+    cosines = _layer_cosines(variant.gradients(net, x, y), bp.gradients(net, x, y))
+    assert min(cosines) >= 0.95, cosines
