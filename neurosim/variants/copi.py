@@ -58,8 +58,11 @@ each); ticks 1..L-1 carry ``delta`` one layer down (as ``bp``: feedback and deri
 rule (``B n_l n_{l-1}``), ``C R`` (``n_{l-1}^3``) and the effective matrix ``W R``
 (``n_l n_{l-1}^2``, bookkeeping of the simulation) -- see ``neurosim/circuit/work.py``.
 Hyper-parameters: ``eta`` (>= 0, default 0.1), ``eta_r`` (>= 0, default 0.1), ``loss_gain``
-(>= 0, default 1), ``credit`` ("bp" | "fa"), ``seed`` (feedback matrices, int >= 0). Dense
-networks only.
+(>= 0, default 1), ``credit`` ("bp" | "fa"), ``seed`` (feedback matrices, int >= 0),
+``warmup_steps`` (int >= 0, default 0): the first steps update only the decorrelation ``R``, as the
+public code's ``training_loop`` does in its first epoch (``update_W=False``); with the paper's rates
+(``eta = eta_r = 1e-3``, ``loss_gain = 1000``) about a thousand such steps let COPI train on
+digits. Dense networks only.
 """
 from __future__ import annotations
 
@@ -96,7 +99,7 @@ class CopiState:
 @register
 class COPI(SmallBlas, Variant):
     name = "copi"
-    defaults = {"eta": 0.1, "eta_r": 0.1, "loss_gain": 1.0, "credit": "bp", "seed": 0}
+    defaults = {"eta": 0.1, "eta_r": 0.1, "loss_gain": 1.0, "credit": "bp", "seed": 0, "warmup_steps": 0}
 
     def validate(self) -> None:
         self.hyper["eta"] = check_float(self.hyper["eta"], "eta", minimum=0.0)
@@ -105,6 +108,7 @@ class COPI(SmallBlas, Variant):
         if self.hyper["credit"] not in CREDITS:
             raise ValueError(f"credit must be 'bp' or 'fa', got {self.hyper['credit']!r}")
         self.hyper["seed"] = check_int(self.hyper["seed"], "seed", minimum=0)
+        self.hyper["warmup_steps"] = check_int(self.hyper["warmup_steps"], "warmup_steps", minimum=0)
         self._states = weakref.WeakKeyDictionary()
 
     def check_network(self, net) -> None:
@@ -246,6 +250,8 @@ class COPI(SmallBlas, Variant):
         net, ws = state.net, state.ws
         inputs, errors, values = state.extra["inputs"], ws.layers("errors"), ws.layers("values")
         eta, eta_r, gain = self.hyper["eta"], self.hyper["eta_r"], self.hyper["loss_gain"]
+        if st.steps < self.hyper["warmup_steps"]:
+            eta = 0.0  # warm-up: the decorrelation learns alone, as the public code's first epoch
         batch = ws.batch
         L = net.n_layers
         for l in range(1, L + 1):
