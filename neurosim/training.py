@@ -172,6 +172,9 @@ class Trainer:
         if not np.isfinite(step.grads).all():
             raise DivergenceError(f"{self.variant.name}: non-finite gradient (loss {step.loss:.3g}); "
                                   f"weights and optimiser state kept at the last good state")
+        if not np.isfinite(step.loss):
+            raise DivergenceError(f"{self.variant.name}: the loss overflows ({step.loss}); nothing applied, "
+                                  f"weights and optimiser state kept at the last good state")
         # Plain SGD keeps nothing between steps; other optimisers' running state (momentum, Adam's
         # moments, MQ's scales) is saved so that a diverging step can be undone whole.
         stateful = not (type(optimizer) is SGD and optimizer.momentum == 0.0)
@@ -338,7 +341,10 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                     problem = exc
                 if problem is None:
                     loss = float(step.loss)
-                    if running is not None and loss > divergence_factor * running:
+                    if not np.isfinite(loss):
+                        problem = DivergenceError(f"{variant.name}: the loss is {loss} at the weights this batch "
+                                                  f"was given")
+                    elif running is not None and loss > divergence_factor * running:
                         problem = DivergenceError(
                             f"{variant.name}: loss {loss:.3g} is over {divergence_factor:g}x its running value "
                             f"{running:.3g}")

@@ -254,3 +254,19 @@ def test_ctrl_c_stops_within_a_second_checkpoints_and_resumes_exactly(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     with np.load(tmp_path / "straight" / "weights.npz") as a, np.load(out / "weights.npz") as b:
         assert all(np.array_equal(a[key], b[key]) for key in a.files)
+
+
+def test_a_loss_that_overflows_is_never_accepted(digits):
+    """BP's gradient can stay finite while its loss overflows: neither the trainer nor train()
+    applies such a step."""
+    net = ns.mlp([64, 8, 10], seed=0)
+    start = net.params.copy()
+    x, y = digits.x_train[:4], np.full((4, 10), 1e200)
+    with pytest.raises(ns.DivergenceError, match="overflow"):
+        ns.Trainer(net, ns.variant("bp"), ns.optim.Adam()).step(x, y)
+    assert np.array_equal(net.params, start)
+    huge = ns.datasets.Dataset("huge", digits.x_train[:64], np.full((64, 10), 1e200), digits.x_test[:8],
+                               np.zeros((8, 10)), "regression")
+    with pytest.raises(ns.DivergenceError, match="epoch 1, batch 1"):
+        ns.train(net, ns.variant("bp"), huge, ns.optim.SGD(lr=0.01), epochs=1, progress=False)
+    assert np.array_equal(net.params, start)
