@@ -159,3 +159,14 @@ def test_bench_memory_quick(tmp_path):
         assert row["minimum_bytes"] > 2 * row["params_bytes"]
     assert rows["bp"]["traced_vs_bp"] == 1.0
     assert "| il |" in memory.table(report)
+
+
+def test_reproduce_alonso2022_minibatch_claim_runs_like_with_like():
+    alonso = load("reproduce_alonso2022")
+    import neurosim as ns
+
+    table = alonso.claim_batch_sizes(ns.datasets.digits(), [1, 64], n_train=64, passes=1)
+    assert set(table) == {"bp", "il", "ilprox"}
+    for accuracies in table.values():
+        assert set(accuracies) == {"1", "64"}
+        assert all(0.0 <= value <= 1.0 or value != value for value in accuracies.values())
