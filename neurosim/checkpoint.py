@@ -90,6 +90,8 @@ def _split_state(state: dict, prefix: str) -> tuple:
     """``({prefix/name: array}, {name: JSON scalar})`` of an optimiser's or variant's state."""
     arrays, scalars = {}, {}
     for name, value in state.items():
+        if name.startswith("_"):
+            continue  # bookkeeping of the live object (which network it steps), not state
         if isinstance(value, np.ndarray):
             arrays[f"{prefix}/{name}"] = value
         elif value is None or isinstance(value, (bool, int, float, str)):

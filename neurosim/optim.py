@@ -4,7 +4,8 @@ An optimiser turns a loss gradient ``g`` (flat, like ``net.params``; what ``vari
 into a change of the parameters, in place: ``optimizer.step(net, grads)``. ``state_bytes()`` reports
 the memory the optimiser keeps between steps, so memory-light rules can be compared.
 
-A step is all or nothing: a non-finite gradient is refused, and the new parameters and the new
+The running state belongs to the network it was built on: stepping another network starts afresh
+(continuing on the same network, e.g. a second ``ns.train`` call, keeps it). A step is all or nothing: a non-finite gradient is refused, and the new parameters and the new
 running state (momentum, Adam's moments, MQ's scales) are formed aside and checked before any is
 written; if one is not finite, :class:`neurosim.DivergenceError` says so and the network and the
 optimiser are exactly as before.
@@ -12,6 +13,7 @@ optimiser are exactly as before.
 from __future__ import annotations
 
 import copy
+import weakref
 
 import numpy as np
 
@@ -33,6 +35,11 @@ class Optimizer:
         if not np.isfinite(grads).all():
             raise DivergenceError(f"{self.name}: the gradient has {int(np.sum(~np.isfinite(grads)))} non-finite "
                                   f"entries; nothing applied")
+        owner = self.__dict__.get("_owner")
+        if owner is None or owner() is not net:
+            if owner is not None:
+                self.reset()  # the running state belongs to another network: never carry it over
+            self._owner = weakref.ref(net)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked just below
             params, state = self._propose(net, net.params, grads)
         for name, value in (("parameters", params), *state.items()):
@@ -52,12 +59,14 @@ class Optimizer:
 
     def save_state(self):
         """A copy of everything the optimiser keeps between steps, for :meth:`load_state`."""
-        return copy.deepcopy(self.__dict__)
+        return copy.deepcopy({key: value for key, value in self.__dict__.items() if not key.startswith("_")})
 
     def load_state(self, saved) -> None:
         """Go back to a state from :meth:`save_state` (e.g. undo a step that diverged)."""
+        private = {key: value for key, value in self.__dict__.items() if key.startswith("_")}
         self.__dict__.clear()
         self.__dict__.update(copy.deepcopy(saved))
+        self.__dict__.update(private)
 
     def _propose(self, net, params, grads) -> tuple:
         """``(new parameters, {state attribute: new value})`` without touching either."""

@@ -76,3 +76,17 @@ def test_mq_trains_seqil_on_digits_subset():
     history = ns.train(net, ns.variant("seqil"), data, optim.MQ(alpha=1e-3), epochs=3, batch_size=16,
                        progress=False)
     assert history.test_accuracy[-1] > 0.5
+
+
+def test_an_optimisers_state_never_carries_over_to_another_network():
+    first, second = ns.mlp([4, 5, 3], seed=0), ns.mlp([4, 5, 3], seed=1)
+    optimizer = ns.optim.Adam(lr=0.1)
+    optimizer.step(first, np.ones_like(first.params))
+    optimizer.step(first, np.ones_like(first.params))
+    assert optimizer.t == 2  # the same network: its state is kept
+    start = second.params.copy()
+    ns.optim.Adam(lr=0.1).step(second, np.ones_like(second.params))
+    from_fresh = second.params.copy()
+    second.params[...] = start
+    optimizer.step(second, np.ones_like(second.params))  # another network: starts afresh
+    assert optimizer.t == 1 and np.array_equal(second.params, from_fresh)
