@@ -508,3 +508,16 @@ def test_finite_detects_overflow_computed_under_fastmath():
         assert overflowed_is_finite(a, dtype(1.0))
         assert not overflowed_is_finite(np.array([np.nan, 1.0], dtype=dtype), dtype(1.0))
         assert not overflowed_is_finite(np.array([-np.inf, 1.0], dtype=dtype), dtype(1.0))
+
+
+def test_float32_tanh_derivative_is_zero_where_its_tanh_is_flat():
+    """The float32 tanh is clamped (a constant beyond |v| = 7.905), so its derivative there is 0:
+    a saturated unit passes no gradient, in float32 as in float64 and on every path."""
+    import neurosim as ns
+
+    x, y = np.full((2, 4), 1e30), np.zeros((2, 3))
+    for dtype in ("float32", "float64"):
+        net = ns.mlp([4, 5, 3], seed=0, dtype=dtype)
+        for name in ("bp", "zil", "il"):
+            first_layer = ns.variant(name).gradients(net, x.astype(dtype), y)[0][0]
+            assert np.all(first_layer == 0), (dtype, name)

@@ -64,6 +64,51 @@ def _tanh_overload(v):
     return lambda v: np.tanh(v)
 
 
+def tanh_deriv(v):
+    """``1 - tanh(v)^2``, the derivative of the :func:`tanh` actually computed."""
+    return 1.0 - np.tanh(v) ** 2
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _tanh_deriv_float32(v):
+    # Beyond the clamp the float32 tanh is the constant 1 - 2.4e-7, so its derivative is 0 there
+    # (1 - t^2 would give 4.8e-7 and let a huge pre-activation pass a gradient through, where
+    # float64 and the true sech^2 give 0).
+    if abs(v) > np.float32(7.90531110763549805):
+        return np.float32(0.0)
+    t = _tanh_float32(v)
+    return np.float32(1.0) - t * t
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _tanh_deriv_float64(v):
+    t = np.tanh(v)
+    return 1.0 - t * t
+
+
+@overload(tanh_deriv)
+def _tanh_deriv_overload(v):
+    if v == types.float32:
+        return lambda v: _tanh_deriv_float32(v)
+    return lambda v: _tanh_deriv_float64(v)
+
+
+def tanh_deriv_given(v, a):
+    """``1 - a^2`` for ``a = tanh(v)`` already computed: the derivative of the tanh actually computed."""
+    return 1.0 - a * a
+
+
+@overload(tanh_deriv_given)
+def _tanh_deriv_given_overload(v, a):
+    if a == types.float32:
+        def float32_given(v, a):
+            if abs(v) > np.float32(7.90531110763549805):  # the clamped float32 tanh is flat there
+                return np.float32(0.0)
+            return np.float32(1.0) - a * a
+        return float32_given
+    return lambda v, a: 1.0 - a * a
+
+
 def const(value, like):
     """The Python float ``value`` in the floating type of ``like`` (a float literal alone is float64
     in numba and would promote float32 arithmetic, and its tanh, to float64)."""
@@ -110,8 +155,7 @@ def activate(code, v):
 def activate_deriv(code, v):
     one = const(1.0, v)
     if code == 1:
-        t = tanh(v)
-        return one - t * t
+        return tanh_deriv(v)
     if code == 2:
         if v >= 0:
             s = one / (one + np.exp(-v))
@@ -131,7 +175,7 @@ def activate_deriv_given(code, v, a):
     """f'(v) when a = f(v) is already known: saves the transcendental call for tanh and sigmoid."""
     one = const(1.0, a)
     if code == 1:
-        return one - a * a
+        return tanh_deriv_given(v, a)
     if code == 2:
         return a * (one - a)
     return activate_deriv(code, v)
