@@ -197,6 +197,7 @@ class Trainer:
 
 
 ON_DIVERGENCE = ("raise", "skip_batch")
+DIVERGENCE_PATIENCE = 3  # batches in a row over divergence_factor x the running loss
 
 
 class _LastGood:
@@ -253,8 +254,9 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     ``events``: :class:`neurosim.events.SendOnDelta` to train with send-on-delta messages between
     populations (variants with ticks); ``None`` or :class:`neurosim.events.Dense` for dense ticks.
 
-    Divergence is caught when it starts: a batch whose loss (at the weights it is given) is not
-    finite, or exceeds ``divergence_factor`` times the running value of the sound losses before it
+    Divergence is caught when it starts: a batch whose loss (at the weights it is given; the
+    variant's own loss, cross-entropy for an ``output="ce"`` variant) is not finite, three batches in
+    a row whose loss exceeds ``divergence_factor`` times the running value of the sound losses before them
     (an exponential average), or whose inference or update overflows, stops the run with
     :class:`neurosim.DivergenceError` naming the variant, epoch and batch (from 1), tick and layer.
     The network, the optimiser and the variant's learned state are then back at the last state whose
@@ -314,7 +316,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                disable=not progress, leave=False, unit="batch")
     trainer = Trainer(net, variant, optimizer, check=False, events=events)
     last_good = _LastGood(net, optimizer, variant)
-    running = None  # exponential average of the sound losses
+    running, excess = None, 0  # exponential average of the sound losses; batches in a row far above it
     cleanup = ExitStack()
     cleanup.enter_context(threads.limit(_blas_threads(net, batch_size, blas_threads)))
 
@@ -341,13 +343,18 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                     problem = exc
                 if problem is None:
                     loss = float(step.loss)
+                    watched = _watched_loss(variant, step, targets[batch], loss)
                     if not np.isfinite(loss):
                         problem = DivergenceError(f"{variant.name}: the loss is {loss} at the weights this batch "
                                                   f"was given")
-                    elif running is not None and loss > divergence_factor * running:
-                        problem = DivergenceError(
-                            f"{variant.name}: loss {loss:.3g} is over {divergence_factor:g}x its running value "
-                            f"{running:.3g}")
+                    elif running is not None and watched > divergence_factor * running:
+                        excess += 1  # one outlying batch (at batch size 1, one hard sample) is not a trend
+                        if excess >= DIVERGENCE_PATIENCE:
+                            problem = DivergenceError(
+                                f"{variant.name}: loss {watched:.3g} is over {divergence_factor:g}x its running "
+                                f"value {running:.3g} for {excess} batches in a row")
+                    else:
+                        excess = 0
                 if problem is not None:
                     last_good.restore()
                     if on_divergence == "skip_batch":
@@ -361,9 +368,9 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                         f"restored to the last sound state, before batch {good_batch} of epoch {good_epoch} "
                         f"(loss {last_good.loss:.3g})", problem.tick, problem.layer, where[0], where[1],
                         history) from None
-                if running is None or loss <= 2.0 * running:
-                    last_good.accept(where, loss)
-                    running = loss if running is None else 0.9 * running + 0.1 * loss
+                if running is None or watched <= 2.0 * running:
+                    last_good.accept(where, watched)
+                    running = watched if running is None else 0.9 * running + 0.1 * watched
                 sums["loss_sum"] += loss * len(batch)
                 if classify:
                     sums["correct"] += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
@@ -396,6 +403,19 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
         bar.close()
         cleanup.close()
     return history
+
+
+def _watched_loss(variant, step, targets, loss) -> float:
+    """The loss divergence is judged on: the variant's own. A variant with a softmax cross-entropy
+    output trains on ``-mean_b sum_k y log softmax(yhat)``, whose squared-error counterpart (what
+    ``step.loss`` and the history report, for comparison with BP) may grow while training is sound."""
+    if variant.hyper.get("output") != "ce" or step.output is None:
+        return loss
+    logits = np.asarray(step.output, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return float(-np.sum(targets * log_softmax) / len(logits))
 
 
 def _check_resumable(found, net, variant, optimizer) -> None:
