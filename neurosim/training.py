@@ -218,8 +218,9 @@ class _LastGood:
         self._pending = (self.optimizer.save_state(), self.variant.learned_state(self.net))
 
     def accept(self, where, loss) -> None:
-        """The held state's loss was sound: it becomes the last good state."""
-        self.params, self._candidate = self._candidate, self.params
+        """The held state's loss was sound: it becomes the last good state. (A copy, not a swap:
+        the held state stays intact for :meth:`restore_held` until the next :meth:`hold`.)"""
+        self.params[...] = self._candidate
         self.optimizer_state, self.variant_state = self._pending
         self.where, self.loss = where, loss
 
@@ -267,8 +268,8 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     (:mod:`neurosim.checkpoint`) is written every ``N`` batches and at the end of every epoch;
     ``resume=True`` continues from the newest readable one in ``checkpoint_dir`` (the same network
     architecture, variant and optimiser are required) and ends exactly where an uninterrupted run
-    would. Ctrl-C (``KeyboardInterrupt``) undoes the batch in progress, writes a checkpoint when
-    checkpointing is on, and re-raises.
+    would. Ctrl-C stops the run at the end of the batch in progress (a second Ctrl-C at once, undoing
+    that batch), writes a checkpoint when checkpointing is on, and raises ``KeyboardInterrupt``.
     """
     from . import checkpoint as checkpoints
     from .validation import check_float
@@ -325,6 +326,8 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                          history=history.to_dict(), epoch_progress=dict(sums))
 
     epoch, done, sums, started, in_step = first_epoch, first_batch, dict(progress_sums), time.perf_counter(), False
+    stop = _CtrlC()
+    cleanup.enter_context(stop)
     try:
         for epoch in range(first_epoch, epochs):
             order = np.random.default_rng(seed + epoch).permutation(n_samples)
@@ -376,6 +379,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                     sums["correct"] += int(np.sum(step.output.argmax(axis=1) == labels[batch]))
                 done, in_step = index + 1, False
                 bar.update(1)
+                stop.check()  # Ctrl-C takes effect between batches, where the state is whole
                 if checkpoint_every is not None and (index + 1) % checkpoint_every == 0 and index + 1 < n_batches:
                     sums["seconds"] = time.perf_counter() - started
                     save_checkpoint(epoch, index + 1, sums)
@@ -390,19 +394,60 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
             bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{test['accuracy']:.3f}")
             if checkpoint_dir is not None and checkpoint_every is not None:
                 save_checkpoint(epoch + 1, 0, {"loss_sum": 0.0, "correct": 0, "seconds": 0.0})
+            stop.check()
     except KeyboardInterrupt:
-        # Ctrl-C: keep what was done. A batch cut short is undone, so the checkpoint is a state the
-        # run really passed through, and resuming repeats that batch.
+        # Ctrl-C: keep what was done. A batch cut short (a second Ctrl-C) is undone, so the
+        # checkpoint is a state the run really passed through, and resuming repeats that batch.
         if in_step:
             last_good.restore_held()
         if checkpoint_dir is not None and checkpoint_every is not None:
-            sums["seconds"] = time.perf_counter() - started
-            save_checkpoint(epoch, done, sums)
+            if len(history.epoch) > epoch:  # the epoch was finished and recorded
+                save_checkpoint(epoch + 1, 0, {"loss_sum": 0.0, "correct": 0, "seconds": 0.0})
+            else:
+                sums["seconds"] = time.perf_counter() - started
+                save_checkpoint(epoch, done, sums)
         raise
     finally:
         bar.close()
         cleanup.close()
     return history
+
+
+class _CtrlC:
+    """Ctrl-C during training takes effect at the end of the batch in progress (so the state is
+    never caught halfway through a step); a second Ctrl-C stops at once. Off the main thread (a
+    Dask worker, say) Python delivers no signals, and nothing is changed."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):  # pragma: no cover - an embedding that forbids it
+                self._previous = None
+        return self
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> bool:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 def _watched_loss(variant, step, targets, loss) -> float:
