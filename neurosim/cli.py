@@ -126,12 +126,14 @@ def run_train(args) -> int:
                             resume=args.resume)
     print(f"neurosim train: {net!r}, {variant!r}, {optimizer!r}, {data.name}")
     started = time.perf_counter()
-    status, history, message = "completed", None, None
+    status, history, message, stopped_at = "completed", None, None, None
     try:
         history = ns.train(net, variant, data, optimizer=optimizer, progress=not args.quiet, **train_kwargs)
     except ns.DivergenceError as exc:
         status, history, message = "diverged", exc.history, str(exc)
-    results = {"config": config, "status": status, "message": message,
+        # where it stopped, even when no epoch was complete (the history lists completed epochs)
+        stopped_at = {"epoch": exc.epoch, "batch": exc.step, "tick": exc.tick, "layer": exc.layer}
+    results = {"config": config, "status": status, "message": message, "stopped_at": stopped_at,
                "seconds_total": time.perf_counter() - started,
                "history": history.to_dict() if history is not None else None}
     # weights first, results last: a results.json on disk always describes the weights beside it

@@ -85,3 +85,13 @@ def test_python_dash_m_and_version():
     assert run.returncode == 0 and run.stdout.startswith("neurosim ")
     helped = subprocess.run([sys.executable, "-m", "neurosim", "--help"], capture_output=True, text=True)
     assert "exit codes" in helped.stdout and "sweep" in helped.stdout and "map" in helped.stdout
+
+
+def test_a_diverged_run_says_where_it_stopped(tmp_path, capsys):
+    code = _main("train", MLP, "--out", tmp_path / "run", "--quiet", "--set", "optimizer.lr=1000.0",
+                 "--set", "model.sizes=[64, 16, 10]", "--set", "variant.T=5")
+    assert code == 1
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "diverged" and results["stopped_at"]["epoch"] == 1
+    assert results["stopped_at"]["batch"] >= 1 and "epoch 1, batch" in results["message"]
+    assert (tmp_path / "run" / "weights.npz").exists()
