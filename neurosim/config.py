@@ -72,20 +72,25 @@ DEFAULTS = {"model": {"kind": "mlp", "activation": "tanh", "dtype": "float64", "
             "train": {"epochs": 10, "batch_size": 32, "seed": 0}, "events": {"kind": "dense"}}
 
 
-def load(path) -> dict:
-    """Read and validate a TOML run configuration."""
+def read_toml(path, what: str = "config") -> dict:
+    """A TOML file as a dict; a missing file is ``FileNotFoundError``, a folder, binary or
+    malformed file a ``ValueError`` naming ``what`` and the path."""
     try:
         with open(path, "rb") as handle:
-            config = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
-        raise FileNotFoundError(f"config file not found: {path}") from None
+        raise FileNotFoundError(f"{what} file not found: {path}") from None
     except IsADirectoryError:
-        raise ValueError(f"config {path} is a folder; give a TOML file such as models/mlp_digits.toml") from None
+        raise ValueError(f"{what} {path} is a folder, not a TOML file") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    return validate(config)
+
+
+def load(path) -> dict:
+    """Read and validate a TOML run configuration."""
+    return validate(read_toml(path, "config"))
 
 
 def validate(config: dict) -> dict:
@@ -160,7 +165,7 @@ def override(config: dict, assignment: str) -> dict:
     if key == "name" and section in ("variant", "optimizer", "data") and table.get("name") != value:
         # a new variant, optimiser or dataset keeps only the settings it takes: --set variant.name=zil
         # on an IL config drops T and gamma instead of failing on them
-        accepted = _accepted_keys(section, value)
+        accepted = accepted_keys(section, value)
         if accepted is not None:
             for other in [k for k in table if k != "name" and k not in accepted]:
                 del table[other]
@@ -184,9 +189,9 @@ def unset(config: dict, dotted: str) -> dict:
     return validate(config)
 
 
-def _accepted_keys(section: str, name) -> set | None:
-    """The settings a variant, optimiser or dataset of this name takes (None: unknown name, let
-    validation say so)."""
+def accepted_keys(section: str, name) -> set | None:
+    """The settings the variant, optimiser or dataset of this name takes besides ``name``, or
+    ``None`` where the name is unknown or it takes anything (validation has the last word)."""
     import inspect
 
     from .variants.base import REGISTRY
@@ -197,17 +202,17 @@ def _accepted_keys(section: str, name) -> set | None:
         found = REGISTRY.get(name)
         return None if found is None else set(found.defaults)
     if section == "optimizer":
-        found = optim.OPTIMIZERS.get(name)
-        target = found.__init__ if found is not None else None
+        target = optim.OPTIMIZERS.get(name)
+    elif section == "data":
+        target = datasets._REGISTRY.get(name.strip().lower().replace("-", "").replace("_", ""))
     else:
-        key = name.strip().lower().replace("-", "").replace("_", "")
-        target = datasets._REGISTRY.get(key)
+        return None
     if target is None:
         return None
     parameters = inspect.signature(target).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
-    return {p.name for p in parameters if p.name != "self"}
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _extra(body: dict) -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
-import inspect
 import io
 import itertools
 import json
@@ -38,11 +37,6 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from . import config as configs
 
@@ -88,18 +82,7 @@ def _read_sweep(sweep) -> tuple[dict, str, Path]:
     if not isinstance(sweep, (str, os.PathLike)):
         raise TypeError(f"sweep must be a path to a TOML file or a dict, got {type(sweep).__name__}")
     path = Path(sweep)
-    try:
-        with open(path, "rb") as handle:
-            table = tomllib.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"sweep file not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder, not a sweep TOML file") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    return table, str(path), path.parent
+    return configs.read_toml(path, "sweep"), str(path), path.parent
 
 
 def _base_config(table: dict, source: str, folder: Path) -> dict:
@@ -188,39 +171,6 @@ def _overrides(table: dict, source: str) -> list[dict]:
                      f"[[runs]] tables of dotted overrides")
 
 
-def _accepted_keys(section: str, name) -> set | None:
-    """The hyper-parameters the chosen variant / optimiser / dataset takes besides ``name``, or
-    ``None`` where the name is unknown (validation reports it)."""
-    from . import optim
-    from .variants import REGISTRY
-
-    if not isinstance(name, str):
-        return None
-    if section == "variant":
-        chosen = REGISTRY.get(name)
-        return None if chosen is None else set(chosen.defaults)
-    if section == "optimizer":
-        chosen = optim.OPTIMIZERS.get(name)
-    elif section == "data":
-        chosen = _dataset_loader(name)
-    else:
-        return None
-    if chosen is None:
-        return None
-    parameters = inspect.signature(chosen).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None  # takes anything: nothing to drop
-    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-def _dataset_loader(name):
-    """The function :func:`neurosim.datasets.load` calls for ``name`` (normalised as it does)."""
-    from . import datasets
-
-    registry = getattr(datasets, "_REGISTRY", {})
-    return registry.get(name.strip().lower().replace("-", "").replace("_", ""))
-
-
 def _resolve_one(base: dict, overrides: dict, source: str, where: str) -> dict:
     """The base with a run's overrides applied, minus the base's hyper-parameters that a switched
     variant / optimiser / dataset does not take."""
@@ -234,7 +184,7 @@ def _resolve_one(base: dict, overrides: dict, source: str, where: str) -> dict:
             continue
         if body.get("name") == base.get(section, {}).get("name"):
             continue  # not switched: the base's keys are the base's business, and validated as such
-        accepted = _accepted_keys(section, body.get("name"))
+        accepted = configs.accepted_keys(section, body.get("name"))
         if accepted is None:
             continue
         for key in [key for key in body if key != "name" and key not in accepted]:
@@ -288,9 +238,7 @@ class _Checker:
     def _load_data(section):
         from . import datasets
 
-        loader = _dataset_loader(section["name"])
-        if loader is not None:  # a wrong keyword fails here, before anything is generated
-            inspect.signature(loader).bind(**{k: v for k, v in section.items() if k != "name"})
+        # an unknown keyword is refused by datasets.load before anything is generated
         return datasets.load(section["name"], **{k: v for k, v in section.items() if k != "name"})
 
     @staticmethod

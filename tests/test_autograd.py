@@ -23,7 +23,8 @@ ACTIVATIONS = {
 }
 
 
-def autograd_loss(flat_params, shapes, activation, x, y):
+def autograd_forward(flat_params, shapes, activation, x):
+    """The network's output, from its flat parameters (``W_l`` row-major, then ``b_l``)."""
     f = ACTIVATIONS[activation]
     activity, cursor = x, 0
     for index, (n_out, n_in) in enumerate(shapes):
@@ -33,7 +34,11 @@ def autograd_loss(flat_params, shapes, activation, x, y):
         cursor += n_out
         pre = anp.dot(activity, weight.T) + bias
         activity = pre if index == len(shapes) - 1 else f(pre)
-    return 0.5 * anp.sum((y - activity) ** 2) / x.shape[0]
+    return activity
+
+
+def autograd_loss(flat_params, shapes, activation, x, y):
+    return 0.5 * anp.sum((y - autograd_forward(flat_params, shapes, activation, x)) ** 2) / x.shape[0]
 
 
 def flatten(grads):
@@ -61,15 +66,7 @@ def test_bp_and_zil_match_autograd(depth, widths, batch, activation, seed):
 
 def autograd_cross_entropy(flat_params, shapes, activation, x, labels):
     """Mean cross-entropy of softmax(yhat) against one-hot ``labels``, from scratch."""
-    f = ACTIVATIONS[activation]
-    activity, cursor = x, 0
-    for index, (n_out, n_in) in enumerate(shapes):
-        weight = anp.reshape(flat_params[cursor:cursor + n_out * n_in], (n_out, n_in))
-        cursor += n_out * n_in
-        bias = flat_params[cursor:cursor + n_out]
-        cursor += n_out
-        pre = anp.dot(activity, weight.T) + bias
-        activity = pre if index == len(shapes) - 1 else f(pre)
+    activity = autograd_forward(flat_params, shapes, activation, x)
     shifted = activity - anp.max(activity, axis=1, keepdims=True)
     log_softmax = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
     return -anp.sum(labels * log_softmax) / x.shape[0]
