@@ -214,13 +214,14 @@ class _LastGood:
 
     def hold(self) -> None:
         """Remember the state about to be evaluated (before a step)."""
-        self._candidate[...] = self.net.params
+        self._held = self._candidate  # the buffer stays the held state, whatever accept renames
+        self._held[...] = self.net.params
         self._pending = (self.optimizer.save_state(), self.variant.learned_state(self.net))
 
     def accept(self, where, loss) -> None:
-        """The held state's loss was sound: it becomes the last good state. (A copy, not a swap:
-        the held state stays intact for :meth:`restore_held` until the next :meth:`hold`.)"""
-        self.params[...] = self._candidate
+        """The held state's loss was sound: it becomes the last good state (the buffers trade
+        places, no copy; :meth:`restore_held` reads the held buffer itself)."""
+        self.params, self._candidate = self._candidate, self.params
         self.optimizer_state, self.variant_state = self._pending
         self.where, self.loss = where, loss
 
@@ -231,7 +232,7 @@ class _LastGood:
 
     def restore_held(self) -> None:
         """Back to the state held before the batch in progress (an interrupted step)."""
-        self.net.params[...] = self._candidate
+        self.net.params[...] = self._held
         self.optimizer.load_state(self._pending[0])
         self.variant.restore_learned_state(self.net, self._pending[1])
 
