@@ -10,16 +10,21 @@ NumPy pair ``(f, df)`` used by the reference implementations and by non-dense la
 | ``sigmoid``  | 1 / (1 + exp(-x))        | s(x) (1 - s(x))                |
 | ``relu``     | max(x, 0)                | 1 if x > 0 else 0              |
 | ``leaky_relu`` | x if x > 0 else 0.01 x | 1 if x > 0 else 0.01           |
+| ``leaky_relu_0.1`` | x if x > 0 else 0.1 x | 1 if x > 0 else 0.1         |
 
-The derivative of ``relu`` at 0 is taken as 0, as in PyTorch's autograd.
+The derivative of ``relu`` at 0 is taken as 0, as in PyTorch's autograd (and the leaky ones' as their
+slope). ``leaky_relu`` has PyTorch's default slope; ``leaky_relu_0.1`` is the one of COPI's paper
+and public code (Ahmad, Schrader & van Gerven 2023).
 """
 from __future__ import annotations
 
 import numpy as np
 
 LEAKY_SLOPE = 0.01
+# The slope below 0 of each leaky activation (the numba kernels spell the same numbers by code).
+LEAKY_SLOPES = {"leaky_relu": LEAKY_SLOPE, "leaky_relu_0.1": 0.1}
 
-CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "leaky_relu": 4}
+CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "leaky_relu": 4, "leaky_relu_0.1": 5}
 
 
 def _sigmoid(x):
@@ -42,10 +47,10 @@ _FUNCTIONS = {
     "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
     "sigmoid": (_sigmoid, _sigmoid_deriv),
     "relu": (lambda x: np.maximum(x, 0), lambda x: (x > 0).astype(x.dtype)),
-    "leaky_relu": (
-        lambda x: np.where(x > 0, x, x * LEAKY_SLOPE).astype(x.dtype),
-        lambda x: np.where(x > 0, 1.0, LEAKY_SLOPE).astype(x.dtype),
-    ),
+    **{name: (
+        lambda x, slope=slope: np.where(x > 0, x, x * slope).astype(x.dtype),
+        lambda x, slope=slope: np.where(x > 0, 1.0, slope).astype(x.dtype),
+    ) for name, slope in LEAKY_SLOPES.items()},
 }
 
 

@@ -20,6 +20,7 @@ ACTIVATIONS = {
     "linear": lambda z: z,
     "relu": lambda z: anp.maximum(z, 0.0),
     "leaky_relu": lambda z: anp.where(z > 0, z, 0.01 * z),
+    "leaky_relu_0.1": lambda z: anp.where(z > 0, z, 0.1 * z),
 }
 
 

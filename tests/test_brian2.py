@@ -25,7 +25,7 @@ def _max_difference(ours, theirs):
 
 
 @pytest.mark.parametrize("sizes", [[5, 7, 3], [6, 8, 7, 5, 4, 3]], ids=["3-layer", "5-layer"])
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "linear"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "leaky_relu_0.1", "linear"])
 def test_il_trajectory_equals_brian2s(sizes, activation):
     net = ns.mlp(sizes, activation=activation, seed=1)
     x, y = _data(net)

@@ -253,7 +253,7 @@ SCHEDULED = [name for name in ns.available()
 @settings(max_examples=15, deadline=None)
 @given(sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
        batch=st.sampled_from([1, 3, 17]),
-       activation=st.sampled_from(["tanh", "sigmoid", "relu", "leaky_relu", "linear"]),
+       activation=st.sampled_from(["tanh", "sigmoid", "relu", "leaky_relu", "leaky_relu_0.1", "linear"]),
        name=st.sampled_from(SCHEDULED), seed=st.integers(0, 2**16))
 def test_schedule_loop_equals_numpy_reference_on_random_circuits(sizes, batch, activation, name, seed):
     """The compiled loop against the NumPy reference on random depths, widths, batches (both sides

@@ -20,7 +20,7 @@ from neurosim.kernels import dense
 from neurosim.variants.il import IL
 
 ACTS = ns.activations.names()
-KINKED = ("relu", "leaky_relu")
+KINKED = ("relu", "leaky_relu", "leaky_relu_0.1")
 
 
 # --------------------------------------------------------------------------- independent oracle
@@ -34,6 +34,7 @@ NUMPY_ACTS = {
     "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * _sigmoid(-z)),
     "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z: np.where(z > 0, 1.0, 0.0)),
     "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
+    "leaky_relu_0.1": (lambda z: np.where(z > 0, z, 0.1 * z), lambda z: np.where(z > 0, 1.0, 0.1)),
 }
 
 

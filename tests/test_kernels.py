@@ -474,6 +474,8 @@ def test_activation_values_closed_forms():
     # derivatives at the kink, as documented (PyTorch's choice for relu)
     assert activations.derivative("relu", np.array([0.0]))[0] == 0.0
     assert activations.derivative("leaky_relu", np.array([0.0]))[0] == activations.LEAKY_SLOPE
+    np.testing.assert_allclose(activations.apply("leaky_relu_0.1", x), [-0.2, -0.05, 0, 0.5, 2.0], rtol=1e-15)
+    np.testing.assert_allclose(activations.derivative("leaky_relu_0.1", x), [0.1, 0.1, 0.1, 1, 1], rtol=1e-15)
     # no overflow for large |x|
     with np.errstate(over="raise"):
         s = activations.apply("sigmoid", np.array([-800.0, 800.0]))

@@ -26,13 +26,14 @@ nir = pytest.importorskip("nir")
 from neurosim.interop import nir as ns_nir  # noqa: E402  (after the skip: needs the nir package)
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "leaky_relu")
+ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "leaky_relu", "leaky_relu_0.1")
 PHI = {  # written from the definitions, independent of neurosim.activations
     "linear": lambda x: x,
     "tanh": np.tanh,
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
     "relu": lambda x: np.maximum(x, 0.0),
     "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
+    "leaky_relu_0.1": lambda x: np.where(x > 0, x, 0.1 * x),
 }
 
 

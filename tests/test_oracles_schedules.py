@@ -30,6 +30,7 @@ RECORD = ("energy", "errors", "values", "predictions")
 ACTIVATIONS = {
     "tanh": (np.tanh, lambda v: 1.0 - np.tanh(v) ** 2),
     "leaky_relu": (lambda v: np.where(v > 0, v, 0.01 * v), lambda v: np.where(v > 0, 1.0, 0.01)),
+    "leaky_relu_0.1": (lambda v: np.where(v > 0, v, 0.1 * v), lambda v: np.where(v > 0, 1.0, 0.1)),
 }
 
 

@@ -23,9 +23,10 @@ import numpy as np
 from .. import activations
 
 
-def _presynaptic_norm(ws, layer, eps) -> float:
+def _presynaptic_norm(ws, layer, eps, bias=1.0, batch_mean=True) -> float:
     a = ws.layer("acts", layer - 1)
-    return float(np.sum(a.astype(np.float64) ** 2) / ws.batch) + 1.0 + eps
+    total = float(np.sum(a.astype(np.float64) ** 2))
+    return (total / ws.batch if batch_mean else total) + bias + eps
 
 
 def _softmax(z):
@@ -184,7 +185,7 @@ def run(run_state, first: int, last: int) -> tuple:
                     if op.flag:  # from a zero error; a_l is read by nothing downstream
                         x += op.value * drive
                     else:
-                        x += op.value * (-ws.layer("errors", layer) + drive)
+                        x += op.value * (-op.gain * ws.layer("errors", layer) + drive)
                         ws.layer("acts", layer)[...] = activations.apply(net.activation, x)
                 elif op.name == "delta":
                     np.multiply(activations.derivative(net.activation, ws.layer("values", layer)),
@@ -229,10 +230,13 @@ def _soft_target(net, ws, op, target):
     L = net.n_layers
     mu = ws.layer("preds", L)
     predicted = mu if op.flag == 0 else _softmax(mu)
+    if op.blend == 3:  # keep x_L, re-form the error against the new prediction
+        np.subtract(ws.layer("values", L), predicted, out=ws.layer("errors", L))
+        return
     if op.blend == 0:
         blended = (1.0 - op.value) * target + op.value * predicted
     else:
-        weight = op.value * _presynaptic_norm(ws, L, op.eps)
+        weight = op.value * _presynaptic_norm(ws, L, op.eps, op.gain, op.blend == 1)
         blended = (predicted + weight * target) / (1.0 + weight)
     ws.layer("values", L)[...] = blended
     ws.layer("acts", L)[...] = blended

@@ -7,7 +7,8 @@ is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for sym
     predict l            mu_l = W_l T_l(a_{l-1}) + b_l,  e_l = x_l - mu_l
     error l              e_l = x_l - mu_l                      (against the stored prediction)
     feedback l           fb_{l-1} = VJP_l(e_l)  (= e_l B_l for a dense layer)
-    relax l, rate        x_l += rate (-e_l + f'(x_l) * fb_l),  a_l = f(x_l)
+    relax l, rate        x_l += rate (-g e_l + f'(x_l) * fb_l),  a_l = f(x_l)   (``error_gain`` g, 1 by
+                         default; IL-prox's public code steps on its own error at another rate)
                          (``zero_error``: e_l is 0 and nothing downstream reads a_l, as on Z-IL's
                          error front: x_l += rate f'(x_l) * fb_l only)
     reset l, value       x_l = value,  a_l = f(value)
@@ -22,7 +23,10 @@ is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for sym
                          during inference, on the working parameters)
     soft_target          x_L = s(mu_L) blended with y,  e_L = x_L - s(mu_L);  s = softmax ("ce") or
                          the identity ("mse"); blend "mix" (pi): (1 - pi) y + pi s;  "nlms" (alpha,
-                         eps): (s + w y) / (1 + w),  w = alpha (mean_b ||a_{L-1}||^2 + 1 + eps)
+                         eps): (s + w y) / (1 + w),  w = alpha (mean_b ||a_{L-1}||^2 + c + eps) with
+                         ``norm_bias`` c (1 by default: the bias's constant input); "nlms_sum": the
+                         same with the batch sum for the mean; "keep": x_L as it is (e_L re-formed
+                         against a new prediction)
     energy               the tick's energy: 1/2 sum_{l<L} ||e_l||^2 plus the output term
                          (1/2 ||e_L||^2 for "mse", -sum_k x_Lk log softmax(mu_L)_k for "ce"), batch mean
 
@@ -48,7 +52,7 @@ from . import work
 OPCODES = {"predict": 0, "error": 1, "feedback": 2, "relax": 3, "hebbian": 4, "learn": 5,
            "soft_target": 6, "energy": 7, "relax_fixed": 8, "reset": 9, "delta": 10}
 OUTPUT_MODES = {"mse": 0, "ce": 1}
-BLENDS = {"mix": 0, "nlms": 1}
+BLENDS = {"mix": 0, "nlms": 1, "nlms_sum": 2, "keep": 3}
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Op:
     its arguments (``rate``/``scale``/``lr``/``pi``/``alpha``/``value``: ``value``; ``eps``;
     ``flag``: fused feedback for ``predict``, a zero error for ``relax``, normalisation for
     ``hebbian``, the output mode for ``energy`` and ``soft_target``; ``blend``: the soft target's
-    blend)."""
+    blend; ``gain``: the error gain of ``relax``, the norm's constant of an "nlms" ``soft_target``)."""
 
     name: str
     layer: int = 0
@@ -65,6 +69,7 @@ class Op:
     eps: float = 0.0
     flag: int = 0
     blend: int = 0
+    gain: float = 1.0
 
 
 @dataclass
@@ -102,10 +107,11 @@ class Schedule:
     def feedback(self, layer):
         return self._add(Op("feedback", layer))
 
-    def relax(self, layer, rate, zero_error: bool = False):
+    def relax(self, layer, rate, zero_error: bool = False, error_gain: float = 1.0):
         """``zero_error``: the layer's error is known to be 0 (Z-IL's front), so the error neuron
-        sends nothing and the step is ``x_l += rate * f'(x_l) * fb_l``."""
-        return self._add(Op("relax", layer, float(rate), flag=int(zero_error)))
+        sends nothing and the step is ``x_l += rate * f'(x_l) * fb_l``. ``error_gain`` g: the step
+        is ``x_l += rate * (-g e_l + f'(x_l) * fb_l)``."""
+        return self._add(Op("relax", layer, float(rate), flag=int(zero_error), gain=float(error_gain)))
 
     def delta(self, layer):
         return self._add(Op("delta", layer))
@@ -124,12 +130,14 @@ class Schedule:
     def learn(self, layer, lr):
         return self._add(Op("learn", layer, float(lr)))
 
-    def soft_target(self, output: str, blend: str, value: float, eps: float = 0.0):
+    def soft_target(self, output: str, blend: str, value: float = 0.0, eps: float = 0.0,
+                    norm_bias: float = 1.0):
         if output not in OUTPUT_MODES:
             raise ValueError(f"soft_target: output must be one of {', '.join(OUTPUT_MODES)}, got {output!r}")
         if blend not in BLENDS:
             raise ValueError(f"soft_target: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-        return self._add(Op("soft_target", 0, float(value), float(eps), OUTPUT_MODES[output], BLENDS[blend]))
+        return self._add(Op("soft_target", 0, float(value), float(eps), OUTPUT_MODES[output], BLENDS[blend],
+                            gain=float(norm_bias)))
 
     def energy(self):
         return self._add(Op("energy", 0, flag=OUTPUT_MODES[self.output]))
@@ -172,15 +180,15 @@ class Schedule:
         return found
 
     def encoded(self) -> tuple:
-        """``(code int64 (n, 4), args float64 (n, 2), tick_start int64 (T + 2,))`` for the numba
-        interpreter: ``code[k] = (opcode, layer, flag, blend)``, ``args[k] = (value, eps)``, and the
+        """``(code int64 (n, 4), args float64 (n, 3), tick_start int64 (T + 2,))`` for the numba
+        interpreter: ``code[k] = (opcode, layer, flag, blend)``, ``args[k] = (value, eps, gain)``, and the
         ops of tick ``t`` are rows ``tick_start[t]:tick_start[t + 1]``. Built once per schedule."""
         cached = self.__dict__.get("_encoded")
         if cached is None:
             ops = [op for tick_ops in self.ticks for op in tick_ops]
             code = np.array([(OPCODES[op.name], op.layer, op.flag, op.blend) for op in ops],
                             dtype=np.int64).reshape(-1, 4)
-            args = np.array([(op.value, op.eps) for op in ops], dtype=np.float64).reshape(-1, 2)
+            args = np.array([(op.value, op.eps, op.gain) for op in ops], dtype=np.float64).reshape(-1, 3)
             tick_start = np.cumsum([0] + [len(tick_ops) for tick_ops in self.ticks]).astype(np.int64)
             cached = self.__dict__["_encoded"] = (code, args, tick_start)
         return cached
@@ -233,9 +241,9 @@ class Schedule:
                 if op.name not in OPCODES:
                     raise ValueError(f"schedule tick {tick}: unknown op {op.name!r}; known: "
                                      f"{', '.join(OPCODES)}")
-                if not (np.isfinite(op.value) and np.isfinite(op.eps)):
+                if not (np.isfinite(op.value) and np.isfinite(op.eps) and np.isfinite(op.gain)):
                     raise ValueError(f"schedule tick {tick}: {op.name} on layer {op.layer} has a "
-                                     f"non-finite argument ({op.value}, {op.eps})")
+                                     f"non-finite argument ({op.value}, {op.eps}, {op.gain})")
                 if op.name in ("soft_target", "energy"):
                     continue
                 lowest = 2 if op.name == "feedback" else 1
@@ -359,7 +367,7 @@ def _events(net, batch, op) -> list:
     if op.name == "learn":
         return [work.hebbian(net, batch, layer), work.weight_update(net, layer)]
     if op.name == "soft_target":
-        return [work.output_target(net, batch)]
+        return [work.output_error(net, batch) if op.blend == BLENDS["keep"] else work.output_target(net, batch)]
     return []  # energy: a read-out of the simulation, not circuit work
 
 

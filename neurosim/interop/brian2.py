@@ -59,8 +59,8 @@ _BRIAN_ACTIVATIONS = {
     "tanh": ("tanh(x)", "1.0 - tanh(x)**2"),
     "sigmoid": ("1.0 / (1.0 + exp(-x))", "exp(-x) / (1.0 + exp(-x))**2"),
     "relu": ("x * int(x > 0)", "1.0 * int(x > 0)"),
-    "leaky_relu": (f"x * int(x > 0) + {activations.LEAKY_SLOPE!r} * x * int(x <= 0)",
-                   f"1.0 * int(x > 0) + {activations.LEAKY_SLOPE!r} * int(x <= 0)"),
+    **{name: (f"x * int(x > 0) + {slope!r} * x * int(x <= 0)", f"1.0 * int(x > 0) + {slope!r} * int(x <= 0)")
+       for name, slope in activations.LEAKY_SLOPES.items()},
 }
 
 

@@ -148,6 +148,8 @@ def activate(code, v):
         return v if v > 0 else const(0.0, v) * v
     if code == 4:
         return v if v > 0 else const(0.01, v) * v
+    if code == 5:
+        return v if v > 0 else const(0.1, v) * v
     return v
 
 
@@ -167,6 +169,8 @@ def activate_deriv(code, v):
         return one if v > 0 else const(0.0, v)
     if code == 4:
         return one if v > 0 else const(0.01, v)
+    if code == 5:
+        return one if v > 0 else const(0.1, v)
     return one
 
 

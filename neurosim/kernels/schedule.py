@@ -19,11 +19,19 @@ PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXE
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _relax_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, errors, feedback):
-    """x_l += rate (-e_l + f'(x_l) * fb_l);  a_l = f(x_l)."""
+def _relax_layer(s_off, sizes, batch, layer, act_code, rate, error_gain, values, acts, errors, feedback):
+    """x_l += rate (-g e_l + f'(x_l) * fb_l);  a_l = f(x_l)  (g = ``error_gain``)."""
     start = s_off[layer]
     stop = start + batch * sizes[layer]
     x, a, e, fb = values[start:stop], acts[start:stop], errors[start:stop], feedback[start:stop]
+    if error_gain != 1.0:
+        gain = const(error_gain, rate)
+        for k in range(x.shape[0]):
+            v = x[k]
+            v = v + rate * (-gain * e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])
+            x[k] = v
+            a[k] = activate(act_code, v)
+        return
     if act_code == 1:  # its own loop, without the activation switch, so LLVM vectorises it
         one = const(1.0, rate)
         for k in range(x.shape[0]):
@@ -81,14 +89,17 @@ def _error_layer(s_off, sizes, batch, layer, values, preds, errors):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _presynaptic_norm(s_off, sizes, batch, layer, acts, eps):
-    """n_l = mean_b ||a_{l-1}||^2 + 1 + eps (float64)."""
+def _presynaptic_norm(s_off, sizes, batch, layer, acts, eps, bias=1.0, batch_mean=True):
+    """n_l = mean_b ||a_{l-1}||^2 + bias + eps (float64); the batch sum for the mean when not
+    ``batch_mean``."""
     start = s_off[layer - 1]
     a = acts[start:start + batch * sizes[layer - 1]]
     total = 0.0
     for k in range(a.shape[0]):
         total += np.float64(a[k]) * np.float64(a[k])
-    return total / batch + 1.0 + eps
+    if batch_mean:
+        total = total / batch
+    return total + bias + eps
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -142,20 +153,26 @@ def _output_prediction(s_off, sizes, batch, mode, preds, out):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _soft_target(s_off, sizes, batch, mode, blend, value, eps, target, values, acts, preds, errors,
-                 predicted):
-    """x_L = blend(y, s(mu_L)),  a_L = x_L,  e_L = x_L - s(mu_L)."""
+def _soft_target(s_off, sizes, batch, mode, blend, value, eps, norm_bias, target, values, acts, preds,
+                 errors, predicted):
+    """x_L = blend(y, s(mu_L)),  a_L = x_L,  e_L = x_L - s(mu_L)  (blend 3: x_L kept)."""
     n_layers = sizes.shape[0] - 1
     _output_prediction(s_off, sizes, batch, mode, preds, predicted)
     x = _block(values, s_off, sizes, batch, n_layers)
     a = _block(acts, s_off, sizes, batch, n_layers)
     e = _block(errors, s_off, sizes, batch, n_layers)
     one = const(1.0, x[0, 0])
-    if blend == 0:
-        pi = const(value, x[0, 0])
-        keep = one - pi
-    else:
-        weight = const(value * _presynaptic_norm(s_off, sizes, batch, n_layers, acts, eps), x[0, 0])
+    if blend == 3:
+        for b in range(batch):
+            for i in range(sizes[n_layers]):
+                e[b, i] = x[b, i] - predicted[b, i]
+        return
+    pi = const(value, x[0, 0])
+    keep = one - pi
+    weight = one
+    if blend != 0:
+        weight = const(value * _presynaptic_norm(s_off, sizes, batch, n_layers, acts, eps, norm_bias,
+                                                 blend == 1), x[0, 0])
     for b in range(batch):
         for i in range(sizes[n_layers]):
             s = predicted[b, i]
@@ -252,7 +269,7 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                                  values, acts, feedback)
                 else:
                     _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
-                                 values, acts, errors, feedback)
+                                 args[k, 2], values, acts, errors, feedback)
             elif op == DELTA:
                 _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, feedback)
             elif op == RESET:
@@ -281,7 +298,7 @@ def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off
                     stale[layer, 1] = 1
             elif op == SOFT_TARGET:
                 _soft_target(s_off, sizes, batch, code[k, 2], code[k, 3], args[k, 0], args[k, 1],
-                             target, values, acts, preds, errors, predicted)
+                             args[k, 2], target, values, acts, preds, errors, predicted)
             elif op == ENERGY:
                 energy = _energy(s_off, sizes, batch, code[k, 2], values, preds, errors)
                 energies[tick] = energy

@@ -57,8 +57,20 @@ each); ticks 1..L-1 carry ``delta`` one layer down (as ``bp``: feedback and deri
 ``l``'s update is stamped at tick ``L - l``: input moments ``x^T x`` (``B n_{l-1}^2``), the weight
 rule (``B n_l n_{l-1}``), ``C R`` (``n_{l-1}^3``) and the effective matrix ``W R``
 (``n_l n_{l-1}^2``, bookkeeping of the simulation) -- see ``neurosim/circuit/work.py``.
+The paper's network, and how to get it (``benchmarks/reproduce_copi.py --paper``):
+- **Activation.** The public code uses leaky-ReLU with slope 0.1 after every layer: build the network
+  with ``activation="leaky_relu_0.1"``. Its output is the last layer's pre-activation ``a_L`` (the
+  loss is the squared error of ``a_L`` against one-hot targets, like neurosim's linear readout), but
+  its output perturbation is multiplied by the derivative there:
+  ``delta_L = g (y - a_L) * f'(a_L)``; ``output_derivative=True`` does the same (default ``False``:
+  ``delta_L = g (y - a_L)``, the squared-error gradient).
+- **No biases** in the public code: ``learn_bias=False`` keeps them at their initial value (zero for
+  :func:`neurosim.mlp`). The public code draws ``W`` Xavier-normal; neurosim's init is PyTorch's
+  default uniform.
+
 Hyper-parameters: ``eta`` (>= 0, default 0.1), ``eta_r`` (>= 0, default 0.1), ``loss_gain``
 (>= 0, default 1), ``credit`` ("bp" | "fa"), ``seed`` (feedback matrices, int >= 0),
+``output_derivative`` (bool, default False), ``learn_bias`` (bool, default True),
 ``warmup_steps`` (int >= 0, default 0): the first steps update only the decorrelation ``R``, as the
 public code's ``training_loop`` does in its first epoch (``update_W=False``); with the paper's rates
 (``eta = eta_r = 1e-3``, ``loss_gain = 1000``) about a thousand such steps let COPI train on
@@ -99,7 +111,8 @@ class CopiState:
 @register
 class COPI(SmallBlas, Variant):
     name = "copi"
-    defaults = {"eta": 0.1, "eta_r": 0.1, "loss_gain": 1.0, "credit": "bp", "seed": 0, "warmup_steps": 0}
+    defaults = {"eta": 0.1, "eta_r": 0.1, "loss_gain": 1.0, "credit": "bp", "seed": 0, "warmup_steps": 0,
+                "output_derivative": False, "learn_bias": True}
 
     def validate(self) -> None:
         self.hyper["eta"] = check_float(self.hyper["eta"], "eta", minimum=0.0)
@@ -109,6 +122,10 @@ class COPI(SmallBlas, Variant):
             raise ValueError(f"credit must be 'bp' or 'fa', got {self.hyper['credit']!r}")
         self.hyper["seed"] = check_int(self.hyper["seed"], "seed", minimum=0)
         self.hyper["warmup_steps"] = check_int(self.hyper["warmup_steps"], "warmup_steps", minimum=0)
+        for name in ("output_derivative", "learn_bias"):
+            if not isinstance(self.hyper[name], (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {self.hyper[name]!r}")
+            self.hyper[name] = bool(self.hyper[name])
         self._states = weakref.WeakKeyDictionary()
 
     def check_network(self, net) -> None:
@@ -198,6 +215,8 @@ class COPI(SmallBlas, Variant):
         input ``x_l = R_l y_{l-1}`` (kept in ``state.extra["inputs"]``)."""
         state = self.feedforward_and_clamp(net, ws, x, y, grads)
         ops.output_error(net, ws, state.output, y)
+        if self.hyper["output_derivative"]:  # the public code's delta_L = (y - a_L) * f'(a_L)
+            ws.layer("errors", net.n_layers)[...] *= activations.derivative(net.activation, state.output)
         st = self.state(net)
         acts = ws.layers("acts")
         state.extra["inputs"] = [None] + [acts[l - 1] @ st.decorrelation[l - 1].T
@@ -268,7 +287,8 @@ class COPI(SmallBlas, Variant):
             target = (drive - b) + gain * delta            # a + g delta, a = W x (bias excluded)
             dW = (target.T @ x) * (1.0 / batch) - W * variance[None, :]
             W_new = W + eta * dW
-            new_biases[l - 1][...] = b + (eta * gain / batch) * delta.sum(axis=0)
+            if self.hyper["learn_bias"]:
+                new_biases[l - 1][...] = b + (eta * gain / batch) * delta.sum(axis=0)
             R_new = R - eta_r * (corr @ R)
             M_new = W_new @ R_new
             new_weights[l - 1][...] = M_new

@@ -33,19 +33,35 @@ implicit SGD takes one joint step with a common ``alpha``: per layer the two poi
 net and lower where the layers' input norms differ more; multiplying layer ``l`` by ``n_l / n_L``
 brings it above 0.998 (measured: ``docs/variants_zoo.md``, tested in ``tests/test_variants_zoo.py``).
 
-``ilprox_fast`` (IL-prox-fast) is the same algorithm with fewer ticks and a larger step: ``T = 5``,
-``gamma = 0.1`` (our choice: the paper names a fast setting with fewer inference iterations; we
-could not check its exact numbers, so ``T`` and ``gamma`` are documented defaults to override).
+``ilprox_fast`` (IL-prox-fast) is the same algorithm with the public code's fast settings
+(``train_MLP.py``, model 7): ``T = 12`` ticks, feedback step ``gamma = 0.025`` and **no step on the
+layer's own error** (``gamma_error = 0``, the code's ``top_gamma``), so the hidden activities only
+integrate the error sent down from above; ``alpha = 3`` and ``eps = 0.25`` are its MNIST batch-1
+values.
 
-Choices where the paper leaves room:
+Choices where the paper leaves room, and how the public code (``proxPC.py``) differs:
+- The relaxation is ``x_l += gamma (-(gamma_error / gamma) e_l + f'(x_l) * fb_l)``, i.e. the code's
+  ``dt = top_gamma * (-e_l) + bot_gamma * f'(x_l) * (e_{l+1} W_{l+1})`` with ``gamma = bot_gamma``
+  and ``gamma_error = top_gamma`` (``gamma_error`` defaults to ``gamma``: plain IL relaxation).
 - The norms use ``phi(x_{l-1})`` (the presynaptic activity the update multiplies), as in REFERENCE.md;
-  ``phi_0`` is the raw input. ``eps = 1e-8`` (hyper).
-- ``n`` of the output target is recomputed every tick from the current ``x_{L-1}``.
-- Defaults from the public code: ``T = 25``, ``gamma = 0.015``, softmax output (``output="ce"``);
-  ``alpha = 0.5``.
+  ``phi_0`` is the raw input (the public code passes the input through ReLU too: the same for
+  non-negative pixels).
+- ``normalisation="batch_mean"`` (default): the output target's ``n`` is recomputed every tick as
+  ``mean_b ||phi(x_{L-1})||^2 + 1 + eps`` and blended with the prediction of the same tick.
+  ``normalisation="public"`` does what ``proxPC.compute_PC_targets`` does: on tick 0 ``n`` has no
+  bias term (``mean_b ||phi(x_{L-1})||^2 + eps``); on later ticks it is the batch **sum**
+  ``sum_b ||phi(x_{L-1})||^2 + 1 + eps`` (the same at batch 1, ``B`` times larger otherwise, so the
+  target moves further towards ``y`` at large batches); and the target is blended with the
+  *previous* tick's prediction ``s(mu_L)`` (the code updates the targets before it recomputes the
+  predictions), its error then re-formed against the new prediction. The weight update's ``n_l`` is
+  the batch mean in both, as in the code.
+- Defaults of ``ilprox`` (``T = 25``, ``gamma = gamma_error = 0.015``, softmax output) are the
+  public code's model 6; ``alpha = 0.5`` and ``eps = 1e-8`` are ours (the code uses ``alpha`` 2.5-5
+  with ``eps = 0.25`` on MNIST at batch 1, ``alpha = 100`` with ``eps`` 1-5 on CIFAR-10).
 
-Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``alpha`` (> 0), ``eps`` (>= 0),
-``output`` ("ce" | "mse"), and the feedback pathway ``feedback`` ("symmetric" | "random" |
+Hyper-parameters: ``T`` (int >= 1), ``gamma`` (> 0), ``gamma_error`` (>= 0 or ``None``: ``gamma``),
+``alpha`` (> 0), ``eps`` (>= 0), ``output`` ("ce" | "mse"), ``normalisation`` ("batch_mean" |
+"public"), and the feedback pathway ``feedback`` ("symmetric" | "random" |
 "learned") with ``feedback_seed``, ``feedback_lr``, ``feedback_decay`` (see
 :mod:`neurosim.variants.feedback`). Runs as a schedule (:mod:`neurosim.circuit.schedule`) on dense,
 convolutional and recurrent networks; there ``n_l`` is taken over the whole population below
@@ -61,31 +77,41 @@ from .base import register
 from .feedback import FEEDBACK_DEFAULTS, FeedbackPathway
 from .scheduled import Scheduled
 
+NORMALISATIONS = ("batch_mean", "public")
+
 
 @register
 class ILProx(SmallBlas, FeedbackPathway, Scheduled):
     name = "ilprox"
-    defaults = {"T": 25, "gamma": 0.015, "alpha": 0.5, "eps": 1e-8, "output": "ce",
-                **FEEDBACK_DEFAULTS}
+    defaults = {"T": 25, "gamma": 0.015, "gamma_error": None, "alpha": 0.5, "eps": 1e-8, "output": "ce",
+                "normalisation": "batch_mean", **FEEDBACK_DEFAULTS}
 
     def validate(self) -> None:
         self._validate_feedback()
         self.hyper["T"] = check_ticks(self.hyper["T"])
         self.hyper["gamma"] = check_positive(self.hyper["gamma"], "gamma")
+        if self.hyper["gamma_error"] is not None:
+            self.hyper["gamma_error"] = check_float(self.hyper["gamma_error"], "gamma_error", minimum=0.0)
+        if self.hyper["normalisation"] not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {', '.join(map(repr, NORMALISATIONS))}, "
+                             f"got {self.hyper['normalisation']!r}")
         self.hyper["alpha"] = check_positive(self.hyper["alpha"], "alpha")
         self.hyper["eps"] = check_float(self.hyper["eps"], "eps", minimum=0.0)
         self.hyper["output"] = check_output(self.hyper["output"])
 
     def build_schedule(self, net) -> Schedule:
         """Tick 0: hidden errors, blended target. Tick t: every hidden layer relaxes in parallel
-        from the start-of-tick errors, predictions are recomputed, the target re-blended; the
-        normalised Hebbian terms after tick T."""
+        from the start-of-tick errors, predictions are recomputed, the target re-blended (before
+        the new prediction with ``normalisation="public"``); the normalised Hebbian terms after
+        tick T."""
         L, output = net.n_layers, self.hyper["output"]
-        alpha, eps = self.hyper["alpha"], self.hyper["eps"]
+        alpha, eps, gamma = self.hyper["alpha"], self.hyper["eps"], self.hyper["gamma"]
+        gamma_error = gamma if self.hyper["gamma_error"] is None else self.hyper["gamma_error"]
+        public = self.hyper["normalisation"] == "public"
         schedule = Schedule(output=output).new_tick()
         for layer in range(1, L):
             schedule.error(layer)
-        schedule.soft_target(output, "nlms", alpha, eps).energy()
+        schedule.soft_target(output, "nlms", alpha, eps, norm_bias=0.0 if public else 1.0).energy()
         for tick in range(1, self.hyper["T"] + 1):
             schedule.new_tick()
             # Feedback from the start-of-tick errors; below the output it was formed in the same
@@ -93,12 +119,18 @@ class ILProx(SmallBlas, FeedbackPathway, Scheduled):
             for layer in range(2 if tick == 1 else max(L, 2), L + 1):
                 schedule.feedback(layer)
             for layer in range(1, L):
-                schedule.relax(layer, self.hyper["gamma"])
+                schedule.relax(layer, gamma, error_gain=gamma_error / gamma)
+            if public:  # the public code blends with the prediction made before this tick's update
+                schedule.soft_target(output, "nlms_sum", alpha, eps)
             if L >= 2:
                 schedule.error(1)  # against mu_1, which reads only the clamped input
             for layer in range(2, L + 1):
                 schedule.predict(layer, with_feedback=layer < L)
-            schedule.soft_target(output, "nlms", alpha, eps).energy()
+            if public:
+                schedule.soft_target(output, "keep")
+            else:
+                schedule.soft_target(output, "nlms", alpha, eps)
+            schedule.energy()
             if tick == self.hyper["T"]:
                 for layer in range(1, L + 1):
                     schedule.hebbian(layer, -1.0, normalise_eps=eps)
@@ -108,5 +140,5 @@ class ILProx(SmallBlas, FeedbackPathway, Scheduled):
 @register
 class ILProxFast(ILProx):
     name = "ilprox_fast"
-    defaults = {"T": 5, "gamma": 0.1, "alpha": 0.5, "eps": 1e-8, "output": "ce",
-                **FEEDBACK_DEFAULTS}
+    defaults = {"T": 12, "gamma": 0.025, "gamma_error": 0.0, "alpha": 3.0, "eps": 0.25, "output": "ce",
+                "normalisation": "batch_mean", **FEEDBACK_DEFAULTS}
