@@ -258,8 +258,8 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
 
     Divergence is caught when it starts: a batch whose loss (at the weights it is given; the
     variant's own loss, cross-entropy for an ``output="ce"`` variant) is not finite, three batches in
-    a row whose loss exceeds ``divergence_factor`` times the running value of the sound losses before them
-    (an exponential average), or whose inference or update overflows, stops the run with
+    a row whose loss exceeds ``divergence_factor`` times the running value of the losses before them
+    (an exponential average of every loss not so far above it, hard batches included), or whose inference or update overflows, stops the run with
     :class:`neurosim.DivergenceError` naming the variant, epoch and batch (from 1), tick and layer.
     The network, the optimiser and the variant's learned state are then back at the last state whose
     loss was sound (within 2x of the running value). ``on_divergence="skip_batch"`` goes back to that
@@ -374,6 +374,8 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                         history) from None
                 if running is None or watched <= 2.0 * running:
                     last_good.accept(where, watched)
+                if excess == 0:  # every sound loss, hard samples too: a mean of the easy ones alone
+                    # drifts low at batch size 1 and turns three hard samples in a row into a "divergence"
                     running = watched if running is None else 0.9 * running + 0.1 * watched
                 sums["loss_sum"] += loss * len(batch)
                 if classify:

@@ -64,9 +64,9 @@ The paper's network, and how to get it (``benchmarks/reproduce_copi.py --paper``
   its output perturbation is multiplied by the derivative there:
   ``delta_L = g (y - a_L) * f'(a_L)``; ``output_derivative=True`` does the same (default ``False``:
   ``delta_L = g (y - a_L)``, the squared-error gradient).
-- **No biases** in the public code: ``learn_bias=False`` keeps them at their initial value (zero for
-  :func:`neurosim.mlp`). The public code draws ``W`` Xavier-normal; neurosim's init is PyTorch's
-  default uniform.
+- **No biases** in the public code: set the network's biases to zero (``for b in net.biases:
+  b[...] = 0``) and pass ``learn_bias=False``, which keeps them where they are. The public code
+  draws ``W`` Xavier-normal; neurosim's init is PyTorch's default uniform.
 
 Hyper-parameters: ``eta`` (>= 0, default 0.1), ``eta_r`` (>= 0, default 0.1), ``loss_gain``
 (>= 0, default 1), ``credit`` ("bp" | "fa"), ``seed`` (feedback matrices, int >= 0),
