@@ -151,7 +151,7 @@ class MQ(Optimizer):
         theta_l <- theta_l + (alpha / (v_l + r) + lr_min) * g_l
         v_l     <- rho v_l + (1 - rho) mean|g_l|,     rho = min(N / (N + 1), rho_max)
 
-    ``v_l`` starts at ``alpha`` (REFERENCE.md; the public code starts it at 1), so the first step is
+    ``v_l`` starts at ``alpha`` (REFERENCE.md, and the public code's ``wt_var``), so the first step is
     about ``g_l``; afterwards each matrix moves by about ``alpha`` per element and step, whatever the
     scale of its gradient -- Adam-like equalisation across layers with SGD's memory. As in the public
     code the step uses ``v_l`` from before this update, and ``W_l`` and ``b_l`` share one scalar.
