@@ -15,7 +15,7 @@ from neurosim.kernels import dense
 from neurosim.kernels import schedule as schedule_kernels
 
 KERNELS = {dense: ("feedforward", "backprop_layer"),
-           schedule_kernels: ("run_schedule", "run_step")}
+           schedule_kernels: ("run_schedule", "run_step", "run_schedule_events", "run_step_events")}
 
 
 @pytest.fixture

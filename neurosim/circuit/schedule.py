@@ -527,7 +527,8 @@ class Run:
             # the messages are counted on the rows of the schedule that runs (no Hebbian ops at the end)
             self._event_schedule = schedule.inference_only() if at_end else schedule
             self._event_buffers = self._new_event_buffers(self._event_schedule)
-        status, tick, layer, loss = schedule_kernels.run_step(
+        run_step = schedule_kernels.run_step if self._event_buffers is None else schedule_kernels.run_step_events
+        status, tick, layer, loss = run_step(
             code, args, tick_start, last, learn_code, learn_args, learn_first, learn_last,
             learn, at_end, 0.0 if lr is None else float(lr), limit, x, y, net.params, self.params, back,
             offsets, ws.batch, net.act_code, ws.state, grads, scratch, predicted, self.energies, output, bound,
@@ -627,7 +628,8 @@ class Run:
         code, args, tick_start = (schedule or self.schedule).encoded()
         scratch, predicted = self._workspace_buffers()
         back = self.params if self.back is None else self.back
-        return schedule_kernels.run_schedule(
+        loop = schedule_kernels.run_schedule if self._event_buffers is None else schedule_kernels.run_schedule_events
+        return loop(
             code, args, tick_start, first, last, self.params, back, net.w_off, net.b_off, ws.s_off,
             ws.sizes, ws.batch, net.act_code, self.target, ws.values, ws.acts, ws.preds, ws.errors,
             ws.feedback, self.grads, scratch, predicted, self.energies, self._kernel_events(net.params.dtype))

@@ -26,19 +26,19 @@ from .scalar import FASTMATH, activate, activate_deriv, const, finite, njit
 BLAS_MIN_BATCH = 16
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _block(buf, s_off, sizes, batch, layer):
     start = s_off[layer]
     return buf[start:start + batch * sizes[layer]].reshape((batch, sizes[layer]))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _weight(params, w_off, sizes, layer):
     start = w_off[layer]
     return params[start:start + sizes[layer] * sizes[layer - 1]].reshape((sizes[layer], sizes[layer - 1]))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _bias(params, b_off, sizes, layer):
     return params[b_off[layer]:b_off[layer] + sizes[layer]]
 

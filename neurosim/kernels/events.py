@@ -24,7 +24,7 @@ from .dense import _bias, _block, _weight
 from .scalar import FASTMATH, const, njit
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fan_out(transposed, w_off, sizes, layer):
     """The transposed copy of ``W_l``: ``(n_{l-1}, n_l)``, row j = the synapses neuron j drives."""
     start = w_off[layer]

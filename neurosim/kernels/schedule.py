@@ -211,100 +211,108 @@ def _energy(s_off, sizes, batch, mode, values, preds, errors):
     return total / batch
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off, s_off, sizes, batch,
-                 act_code, target, values, acts, preds, errors, feedback, grads, scratch, predicted,
-                 energies, events):
-    """Run the encoded ops of ticks ``first..last`` (see :mod:`neurosim.circuit.schedule`).
+def _schedule_loop(send_on_delta: bool):
+    """The schedule interpreter, compiled for dense ticks (``send_on_delta`` False) or for
+    send-on-delta messages: ``send_on_delta`` is a constant of the closure, so numba drops the other
+    kind's branches before typing them and a dense run never compiles the event kernels."""
 
-    ``params``: the working parameters (``learn`` changes them); ``back``: feedback matrices laid
-    out like ``params`` (``params`` itself for symmetric feedback); ``target``: ``y`` ``(B, n_L)``;
-    ``grads``: accumulates the Hebbian terms; ``scratch``: at least the largest ``W_l``;
-    ``predicted``: ``(B, n_L)`` work space; ``energies[t]`` receives each ``energy`` op's value.
+    @njit(cache=True, fastmath=FASTMATH)
+    def run_schedule(code, args, tick_start, first, last, params, back, w_off, b_off, s_off, sizes, batch,
+                     act_code, target, values, acts, preds, errors, feedback, grads, scratch, predicted,
+                     energies, events):
+        """Run the encoded ops of ticks ``first..last`` (see :mod:`neurosim.circuit.schedule`).
 
-    ``events``: ``(settings, sent, transposed, messages, stale, index, delta, ready)`` (see
-    :meth:`neurosim.circuit.schedule.Run.start_events`). With ``settings[0] >= 0`` (the threshold; ``settings[1]``: relative)
-    ``predict`` and ``feedback`` send on delta (:mod:`neurosim.kernels.events`): ``messages[k]``
-    gets op ``k``'s value and error messages and whether its receiver recomputed its input after a
-    ``learn`` op (``stale[l]``) changed its synapses; Hebbian terms read the presynaptic activity
-    the synapses received (``sent[0]``). With ``settings[0] < 0`` every population sends every tick.
+        ``params``: the working parameters (``learn`` changes them); ``back``: feedback matrices laid
+        out like ``params`` (``params`` itself for symmetric feedback); ``target``: ``y`` ``(B, n_L)``;
+        ``grads``: accumulates the Hebbian terms; ``scratch``: at least the largest ``W_l``;
+        ``predicted``: ``(B, n_L)`` work space; ``energies[t]`` receives each ``energy`` op's value.
 
-    Returns ``(tick, layer)`` of the first tick whose energy is not finite (that tick's later ops
-    did not run), or ``(-1, -1)``.
-    """
-    settings, sent, transposed, messages, stale, index, delta, ready = events
-    threshold = settings[0]
-    on = threshold >= 0.0
-    relative = settings[1] != 0.0
-    presynaptic = sent[0] if on else acts
-    for tick in range(first, last + 1):
-        for k in range(tick_start[tick], tick_start[tick + 1]):
-            op = code[k, 0]
-            layer = code[k, 1]
-            if op == PREDICT and on:
-                if stale[layer, 0]:
-                    forget_rows(sizes, layer, ready)
-                    repredict(params, w_off, b_off, s_off, sizes, batch, layer, sent[0], preds)
-                    stale[layer, 0] = 0
-                    messages[k, 2] = 1
-                messages[k, 0] = predict_events(params, transposed, w_off, s_off, sizes, batch, layer,
-                                                threshold, relative, values, acts, sent[0], preds, errors,
-                                                index, delta, ready)
-                if code[k, 2] == 1 and layer >= 2:
+        ``events``: ``(settings, sent, transposed, messages, stale, index, delta, ready)`` (see
+        :meth:`neurosim.circuit.schedule.Run.start_events`). Compiled for send-on-delta
+        (:data:`run_schedule_events`; ``settings[0]`` the threshold, ``settings[1]`` relative),
+        ``predict`` and ``feedback`` send on delta (:mod:`neurosim.kernels.events`): ``messages[k]``
+        gets op ``k``'s value and error messages and whether its receiver recomputed its input after a
+        ``learn`` op (``stale[l]``) changed its synapses; Hebbian terms read the presynaptic activity
+        the synapses received (``sent[0]``). Compiled for dense ticks (:data:`run_schedule`), every
+        population sends every tick and ``events`` is not read.
+
+        Returns ``(tick, layer)`` of the first tick whose energy is not finite (that tick's later ops
+        did not run), or ``(-1, -1)``.
+        """
+        settings, sent, transposed, messages, stale, index, delta, ready = events
+        threshold = settings[0]
+        relative = settings[1] != 0.0
+        presynaptic = sent[0] if send_on_delta else acts
+        for tick in range(first, last + 1):
+            for k in range(tick_start[tick], tick_start[tick + 1]):
+                op = code[k, 0]
+                layer = code[k, 1]
+                if op == PREDICT and send_on_delta:
+                    if stale[layer, 0]:
+                        forget_rows(sizes, layer, ready)
+                        repredict(params, w_off, b_off, s_off, sizes, batch, layer, sent[0], preds)
+                        stale[layer, 0] = 0
+                        messages[k, 2] = 1
+                    messages[k, 0] = predict_events(params, transposed, w_off, s_off, sizes, batch, layer,
+                                                    threshold, relative, values, acts, sent[0], preds, errors,
+                                                    index, delta, ready)
+                    if code[k, 2] == 1 and layer >= 2:
+                        _send_errors(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors,
+                                     feedback, events, k)
+                elif op == PREDICT:
+                    _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
+                                   values, acts, preds, errors, feedback, code[k, 2] == 1 and layer >= 2)
+                elif op == ERROR:
+                    _error_layer(s_off, sizes, batch, layer, values, preds, errors)
+                elif op == FEEDBACK and send_on_delta:
                     _send_errors(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors,
                                  feedback, events, k)
-            elif op == PREDICT:
-                _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
-                               values, acts, preds, errors, feedback, code[k, 2] == 1 and layer >= 2)
-            elif op == ERROR:
-                _error_layer(s_off, sizes, batch, layer, values, preds, errors)
-            elif op == FEEDBACK and on:
-                _send_errors(back, w_off, s_off, sizes, batch, layer, threshold, relative, errors,
-                             feedback, events, k)
-            elif op == FEEDBACK:
-                _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
-            elif op == RELAX:
-                if code[k, 2] == 1:  # from a zero error, nothing downstream reads a_l (Z-IL's front)
-                    _relax_front(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
-                                 values, acts, feedback)
-                else:
-                    _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
-                                 args[k, 2], values, acts, errors, feedback)
-            elif op == DELTA:
-                _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, feedback)
-            elif op == RESET:
-                value = const(args[k, 0], values[0])
-                start = s_off[layer]
-                values[start:start + batch * sizes[layer]] = value
-                acts[start:start + batch * sizes[layer]] = activate(act_code, value)
-            elif op == RELAX_FIXED:
-                _relax_fixed_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
-                                   values, acts, preds, errors, feedback)
-            elif op == HEBBIAN:
-                scale = args[k, 0] / batch
-                if code[k, 2] == 1:
-                    scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, presynaptic, args[k, 1])
-                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(scale, values[0]),
-                             errors, presynaptic, grads, scratch)
-            elif op == LEARN:
-                rate = const(args[k, 0] / batch, values[0])
-                _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, presynaptic,
-                             params, scratch)
-                if grads.shape[0] > 0:  # an empty grads: the caller needs only the moved weights
-                    _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer,
-                                 const(-1.0 / batch, values[0]), errors, presynaptic, grads, scratch)
-                if on:  # the receivers of W_l hold inputs formed with the old synapses
-                    stale[layer, 0] = 1
-                    stale[layer, 1] = 1
-            elif op == SOFT_TARGET:
-                _soft_target(s_off, sizes, batch, code[k, 2], code[k, 3], args[k, 0], args[k, 1],
-                             args[k, 2], target, values, acts, preds, errors, predicted)
-            elif op == ENERGY:
-                energy = _energy(s_off, sizes, batch, code[k, 2], values, preds, errors)
-                energies[tick] = energy
-                if not finite(energy):
-                    return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
-    return -1, -1
+                elif op == FEEDBACK:
+                    _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback)
+                elif op == RELAX:
+                    if code[k, 2] == 1:  # from a zero error, nothing downstream reads a_l (Z-IL's front)
+                        _relax_front(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                                     values, acts, feedback)
+                    else:
+                        _relax_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                                     args[k, 2], values, acts, errors, feedback)
+                elif op == DELTA:
+                    _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, feedback)
+                elif op == RESET:
+                    value = const(args[k, 0], values[0])
+                    start = s_off[layer]
+                    values[start:start + batch * sizes[layer]] = value
+                    acts[start:start + batch * sizes[layer]] = activate(act_code, value)
+                elif op == RELAX_FIXED:
+                    _relax_fixed_layer(s_off, sizes, batch, layer, act_code, const(args[k, 0], values[0]),
+                                       values, acts, preds, errors, feedback)
+                elif op == HEBBIAN:
+                    scale = args[k, 0] / batch
+                    if code[k, 2] == 1:
+                        scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, presynaptic, args[k, 1])
+                    _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(scale, values[0]),
+                                 errors, presynaptic, grads, scratch)
+                elif op == LEARN:
+                    rate = const(args[k, 0] / batch, values[0])
+                    _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, presynaptic,
+                                 params, scratch)
+                    if grads.shape[0] > 0:  # an empty grads: the caller needs only the moved weights
+                        _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer,
+                                     const(-1.0 / batch, values[0]), errors, presynaptic, grads, scratch)
+                    if send_on_delta:  # the receivers of W_l hold inputs formed with the old synapses
+                        stale[layer, 0] = 1
+                        stale[layer, 1] = 1
+                elif op == SOFT_TARGET:
+                    _soft_target(s_off, sizes, batch, code[k, 2], code[k, 3], args[k, 0], args[k, 1],
+                                 args[k, 2], target, values, acts, preds, errors, predicted)
+                elif op == ENERGY:
+                    energy = _energy(s_off, sizes, batch, code[k, 2], values, preds, errors)
+                    energies[tick] = energy
+                    if not finite(energy):
+                        return tick, _first_nonfinite_layer(s_off, sizes, batch, values, errors)
+        return -1, -1
+
+    return run_schedule
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -371,80 +379,89 @@ def learn_hebbian(code, args, first_op, last_op, params, w_off, b_off, s_off, si
     return True
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_first, learn_last, learn,
-             learn_at_end, lr, limit, x, y, params, working, back, offsets, batch, act_code, state, grads,
-             scratch, predicted, energies, output, param_bound, events):
-    """A whole step under a schedule in one call: ``x_0 = x``, the feed-forward initialisation
-    (``param_bound[l] >= |theta_l|`` on the way), ``output = x_L``, the loss, the clamp
-    ``x_L = a_L = y``, ticks 0..n_ticks of :func:`run_schedule` on the ``working`` parameters, and,
-    with ``learn``, the plain-SGD update of ``params``: straight from the last tick's ``hebbian``
-    ops, rows ``learn_first..learn_last`` of ``learn_code``/``learn_args`` (:func:`learn_hebbian`;
-    ``code`` then omits them), when ``learn_at_end``, else ``params -= lr * grads`` (:func:`sgd_update`).
+def _step_loop(send_on_delta: bool):
+    """A whole step in one compiled call, for dense ticks or send-on-delta (as :func:`_schedule_loop`)."""
 
-    ``offsets``: rows ``w_off, b_off, s_off, sizes``; ``state``: rows ``values, acts, preds, errors,
-    feedback`` (the workspace's ``state``), so that a call passes fewer arguments; ``events``: as for
-    :func:`run_schedule` (send-on-delta from the feed-forward state, where every neuron has sent once).
+    @njit(cache=True, fastmath=FASTMATH)
+    def run_step(code, args, tick_start, n_ticks, learn_code, learn_args, learn_first, learn_last, learn,
+                 learn_at_end, lr, limit, x, y, params, working, back, offsets, batch, act_code, state, grads,
+                 scratch, predicted, energies, output, param_bound, events):
+        """A whole step under a schedule in one call: ``x_0 = x``, the feed-forward initialisation
+        (``param_bound[l] >= |theta_l|`` on the way), ``output = x_L``, the loss, the clamp
+        ``x_L = a_L = y``, ticks 0..n_ticks of :func:`run_schedule` on the ``working`` parameters, and,
+        with ``learn``, the plain-SGD update of ``params``: straight from the last tick's ``hebbian``
+        ops, rows ``learn_first..learn_last`` of ``learn_code``/``learn_args`` (:func:`learn_hebbian`;
+        ``code`` then omits them), when ``learn_at_end``, else ``params -= lr * grads`` (:func:`sgd_update`).
 
-    Returns ``(status, tick, layer, loss)``: 0 done; 1 a tick's energy became non-finite at
-    (tick, layer); 2 the update would make a parameter non-finite; 3 the feed-forward pass overflowed
-    (tick 0, the first layer whose prediction is not finite). Nothing is updated unless 0.
-    """
-    w_off, b_off, s_off, sizes = offsets[0], offsets[1], offsets[2], offsets[3]
-    values, acts, preds, errors, feedback = state[0], state[1], state[2], state[3], state[4]
-    n_layers = sizes.shape[0] - 1
-    x_in = _block(values, s_off, sizes, batch, 0)
-    a_in = _block(acts, s_off, sizes, batch, 0)
-    for b in range(batch):
-        for j in range(sizes[0]):
-            x_in[b, j] = x[b, j]
-            a_in[b, j] = x[b, j]
-    _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors,
-                 feedback, param_bound)
-    x_out = _block(values, s_off, sizes, batch, n_layers)
-    a_out = _block(acts, s_off, sizes, batch, n_layers)
-    loss = 0.0
-    for b in range(batch):
-        for i in range(sizes[n_layers]):
-            prediction = x_out[b, i]
-            output[b, i] = prediction
-            err = np.float64(y[b, i]) - np.float64(prediction)
-            loss += err * err
-            x_out[b, i] = y[b, i]
-            a_out[b, i] = y[b, i]
-    loss = 0.5 * loss / batch
-    if not finite(loss):
-        for layer in range(1, n_layers + 1):
-            block = _block(preds, s_off, sizes, batch, layer)
-            for b in range(batch):
-                for i in range(sizes[layer]):
-                    if not finite(block[b, i]):
-                        return 3, 0, layer, loss
-        return 3, 0, n_layers, loss
-    on = events[0][0] >= 0.0
-    if on:
-        start_events(acts, events[1], feedback, events[7])
-        events[3][:, :] = 0
-        events[4][:, :] = 0
-    tick, layer = run_schedule(code, args, tick_start, 0, n_ticks, working, back, w_off, b_off, s_off,
-                               sizes, batch, act_code, y, values, acts, preds, errors, feedback, grads,
-                               scratch, predicted, energies, events)
-    if tick >= 0:
-        return 1, tick, layer, loss
-    if learn:
-        if grads.shape[0] == 0 and not learn_at_end:
-            # The weights moved during inference at rate lr_inner (args of the learn ops): the summed
-            # gradient is (params - working) / lr_inner, so theta -= lr * grads is a blend.
-            applied = blend_update(params, working, lr / learn_args[learn_first, 0])
-        elif learn_at_end:
-            applied = learn_hebbian(learn_code, learn_args, learn_first, learn_last, params, w_off, b_off,
-                                    s_off, sizes, batch, lr, errors, events[1][0] if on else acts, limit,
-                                    scratch, param_bound)
+        ``offsets``: rows ``w_off, b_off, s_off, sizes``; ``state``: rows ``values, acts, preds, errors,
+        feedback`` (the workspace's ``state``), so that a call passes fewer arguments; ``events``: as for
+        :func:`run_schedule` (send-on-delta from the feed-forward state, where every neuron has sent once).
+
+        Returns ``(status, tick, layer, loss)``: 0 done; 1 a tick's energy became non-finite at
+        (tick, layer); 2 the update would make a parameter non-finite; 3 the feed-forward pass overflowed
+        (tick 0, the first layer whose prediction is not finite). Nothing is updated unless 0.
+        """
+        w_off, b_off, s_off, sizes = offsets[0], offsets[1], offsets[2], offsets[3]
+        values, acts, preds, errors, feedback = state[0], state[1], state[2], state[3], state[4]
+        n_layers = sizes.shape[0] - 1
+        x_in = _block(values, s_off, sizes, batch, 0)
+        a_in = _block(acts, s_off, sizes, batch, 0)
+        for b in range(batch):
+            for j in range(sizes[0]):
+                x_in[b, j] = x[b, j]
+                a_in[b, j] = x[b, j]
+        _feedforward(params, w_off, b_off, s_off, sizes, batch, act_code, values, acts, preds, errors,
+                     feedback, param_bound)
+        x_out = _block(values, s_off, sizes, batch, n_layers)
+        a_out = _block(acts, s_off, sizes, batch, n_layers)
+        loss = 0.0
+        for b in range(batch):
+            for i in range(sizes[n_layers]):
+                prediction = x_out[b, i]
+                output[b, i] = prediction
+                err = np.float64(y[b, i]) - np.float64(prediction)
+                loss += err * err
+                x_out[b, i] = y[b, i]
+                a_out[b, i] = y[b, i]
+        loss = 0.5 * loss / batch
+        if not finite(loss):
+            for layer in range(1, n_layers + 1):
+                block = _block(preds, s_off, sizes, batch, layer)
+                for b in range(batch):
+                    for i in range(sizes[layer]):
+                        if not finite(block[b, i]):
+                            return 3, 0, layer, loss
+            return 3, 0, n_layers, loss
+        if send_on_delta:
+            start_events(acts, events[1], feedback, events[7])
+            events[3][:, :] = 0
+            events[4][:, :] = 0
+            tick, layer = run_schedule_events(code, args, tick_start, 0, n_ticks, working, back, w_off, b_off,
+                                              s_off, sizes, batch, act_code, y, values, acts, preds, errors,
+                                              feedback, grads, scratch, predicted, energies, events)
         else:
-            applied = sgd_update(params, grads, lr)
-        if not applied:
-            return 2, -1, -1, loss
-    return 0, -1, -1, loss
+            tick, layer = run_schedule(code, args, tick_start, 0, n_ticks, working, back, w_off, b_off, s_off,
+                                       sizes, batch, act_code, y, values, acts, preds, errors, feedback, grads,
+                                       scratch, predicted, energies, events)
+        if tick >= 0:
+            return 1, tick, layer, loss
+        if learn:
+            if grads.shape[0] == 0 and not learn_at_end:
+                # The weights moved during inference at rate lr_inner (args of the learn ops): the summed
+                # gradient is (params - working) / lr_inner, so theta -= lr * grads is a blend.
+                applied = blend_update(params, working, lr / learn_args[learn_first, 0])
+            elif learn_at_end:
+                applied = learn_hebbian(learn_code, learn_args, learn_first, learn_last, params, w_off, b_off,
+                                        s_off, sizes, batch, lr, errors, events[1][0] if send_on_delta else acts,
+                                        limit,
+                                        scratch, param_bound)
+            else:
+                applied = sgd_update(params, grads, lr)
+            if not applied:
+                return 2, -1, -1, loss
+        return 0, -1, -1, loss
+
+    return run_step
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -462,3 +479,11 @@ def blend_update(params, moved, factor):
     for k in range(params.shape[0]):
         params[k] += rate * (moved[k] - params[k])
     return True
+
+
+# The two compiled flavours of each loop. A dense step compiles none of the event kernels (they
+# were about a fifth of a cold compile when one loop held both).
+run_schedule = _schedule_loop(False)
+run_schedule_events = _schedule_loop(True)
+run_step = _step_loop(False)
+run_step_events = _step_loop(True)

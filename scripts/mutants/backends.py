@@ -4,8 +4,8 @@ from . import mutant
 BACKEND_TESTS = ["tests/test_conformance.py"]
 
 mutant("backend-relax-sign", "neurosim/backends/reference.py",
-       find='x += op.value * (-ws.layer("errors", layer) + drive)',
-       replace='x += op.value * (ws.layer("errors", layer) + drive)',
+       find='x += op.value * (-op.gain * ws.layer("errors", layer) + drive)',
+       replace='x += op.value * (op.gain * ws.layer("errors", layer) + drive)',
        description="reference value update adds the error instead of subtracting it",
        tests=BACKEND_TESTS)
 
