@@ -197,7 +197,9 @@ class Trainer:
 
 
 ON_DIVERGENCE = ("raise", "skip_batch")
-DIVERGENCE_PATIENCE = 3  # batches in a row over divergence_factor x the running loss
+DIVERGENCE_PATIENCE = 3  # batches in a row over divergence_factor x the running loss ...
+DIVERGENCE_PATIENCE_SAMPLES = 96  # ... and at least this many samples: at batch size 1 one hard sample's
+# loss can be hundreds of times the running value, and three such samples in a row are not rare
 
 
 class _LastGood:
@@ -258,8 +260,9 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
 
     Divergence is caught when it starts: a batch whose loss (at the weights it is given; the
     variant's own loss, cross-entropy for an ``output="ce"`` variant) is not finite, three batches in
-    a row whose loss exceeds ``divergence_factor`` times the running value of the losses before them
-    (an exponential average of every loss not so far above it, hard batches included), or whose inference or update overflows, stops the run with
+    a row (and at least 96 samples: 96 batches at batch size 1, where one hard sample's loss can be
+    hundreds of times the typical one) whose loss exceeds ``divergence_factor`` times the running
+    value of the sound losses before them (an exponential average), or whose inference or update overflows, stops the run with
     :class:`neurosim.DivergenceError` naming the variant, epoch and batch (from 1), tick and layer.
     The network, the optimiser and the variant's learned state are then back at the last state whose
     loss was sound (within 2x of the running value). ``on_divergence="skip_batch"`` goes back to that
@@ -319,6 +322,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     trainer = Trainer(net, variant, optimizer, check=False, events=events)
     last_good = _LastGood(net, optimizer, variant)
     running, excess = None, 0  # exponential average of the sound losses; batches in a row far above it
+    patience = max(DIVERGENCE_PATIENCE, -(-DIVERGENCE_PATIENCE_SAMPLES // batch_size))
     cleanup = ExitStack()
     cleanup.enter_context(threads.limit(_blas_threads(net, batch_size, blas_threads)))
 
@@ -353,7 +357,7 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                                                   f"was given")
                     elif running is not None and watched > divergence_factor * running:
                         excess += 1  # one outlying batch (at batch size 1, one hard sample) is not a trend
-                        if excess >= DIVERGENCE_PATIENCE:
+                        if excess >= patience:
                             problem = DivergenceError(
                                 f"{variant.name}: loss {watched:.3g} is over {divergence_factor:g}x its running "
                                 f"value {running:.3g} for {excess} batches in a row")
@@ -373,9 +377,9 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
                         f"(loss {last_good.loss:.3g})", problem.tick, problem.layer, where[0], where[1],
                         history) from None
                 if running is None or watched <= 2.0 * running:
+                    # Only losses near the running value move it (by at most 10% a batch), so a loss
+                    # that climbs steadily, however slowly, leaves it behind and is caught.
                     last_good.accept(where, watched)
-                if excess == 0:  # every sound loss, hard samples too: a mean of the easy ones alone
-                    # drifts low at batch size 1 and turns three hard samples in a row into a "divergence"
                     running = watched if running is None else 0.9 * running + 0.1 * watched
                 sums["loss_sum"] += loss * len(batch)
                 if classify:

@@ -178,3 +178,17 @@ def test_hard_samples_at_batch_size_1_are_not_taken_for_a_divergence():
     history = ns.train(net, ns.variant("ilprox"), data, ns.optim.SGD(lr=1.0), epochs=1, batch_size=1,
                        progress=False)
     assert history.test_accuracy[-1] > 0.8
+
+
+def test_a_loss_that_climbs_steadily_is_caught_at_every_batch_size():
+    """COPI at the paper's rates on a tanh network without the warm-up: the loss climbs from 0.6 to
+    over 1,000 within the first epoch without ever jumping; the running value must not follow it."""
+    data = ns.datasets.digits()
+    for batch_size in (50, 32):
+        net = ns.mlp([64, 128, 128, 10], seed=0)
+        variant = ns.variant("copi", eta=1e-3, eta_r=1e-3, loss_gain=1000.0, output_derivative=True,
+                             learn_bias=False)
+        with pytest.raises(ns.DivergenceError) as info:
+            ns.train(net, variant, data, ns.optim.SGD(lr=1.0), epochs=2, batch_size=batch_size, progress=False)
+        assert info.value.epoch == 1
+        assert np.all(np.isfinite(net.params))
