@@ -95,6 +95,12 @@ def evaluate(net: Network, dataset: Dataset, split: str = "test") -> dict:
     return {"loss": loss, "accuracy": accuracy}
 
 
+def _default_optimizer(variant) -> Optimizer:
+    """The variant's own default (a wrong ``variant`` is reported by the checks that follow)."""
+    chooser = getattr(variant, "default_optimizer", None)
+    return chooser() if callable(chooser) else SGD(lr=0.05)
+
+
 def _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed):
     if not isinstance(net, Network):
         raise TypeError(f"net must be a neurosim Network, got {type(net).__name__}")
@@ -136,7 +142,7 @@ class Trainer:
     def __init__(self, net: Network, variant: Variant, optimizer: Optimizer | None = None,
                  check: bool = True, events=None):
         self.net, self.variant = net, variant
-        self.optimizer = SGD(lr=0.05) if optimizer is None else optimizer
+        self.optimizer = _default_optimizer(variant) if optimizer is None else optimizer
         self.events = event_models.resolve(events, variant)
         # passed on only when set, so a variant written before events existed still runs dense
         self._events = {} if self.events is None else {"events": self.events}
@@ -148,6 +154,7 @@ class Trainer:
             if not isinstance(self.optimizer, Optimizer):
                 raise TypeError(f"optimizer must come from neurosim.optim, got {type(self.optimizer).__name__}")
             variant.check_network(net)
+            variant.check_optimizer(self.optimizer)
         # The parameters before an unfused update, restored if it diverges; the fused kernel,
         # which never needs them, uses the same buffer as scratch for its GEMM.
         self._snapshot = np.empty_like(net.params)
@@ -244,7 +251,9 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
           blas_threads="auto", events=None, divergence_factor: float = 100.0,
           on_divergence: str = "raise", checkpoint_dir=None, checkpoint_every: int | None = None,
           resume: bool = False) -> History:
-    """Train ``net`` in place with ``variant`` and ``optimizer`` (default ``SGD(lr=0.05)``).
+    """Train ``net`` in place with ``variant`` and ``optimizer`` (default
+    ``variant.default_optimizer()``: ``SGD(lr=1.0)`` for copi and ilprox, whose step is the whole
+    parameter change, else ``SGD(lr=0.05)``).
 
     Each epoch shuffles the training set with ``seed + epoch``; the last batch may be smaller.
     Classification targets are one-hot. Samples are reshaped to the network's input by
@@ -278,8 +287,9 @@ def train(net: Network, variant: Variant, dataset: Dataset, optimizer: Optimizer
     from . import checkpoint as checkpoints
     from .validation import check_float
 
-    optimizer = SGD(lr=0.05) if optimizer is None else optimizer
+    optimizer = _default_optimizer(variant) if optimizer is None else optimizer
     _check_train_args(net, variant, dataset, optimizer, epochs, batch_size, seed)
+    variant.check_optimizer(optimizer)
     events = event_models.resolve(events, variant)
     divergence_factor = check_float(divergence_factor, "divergence_factor", minimum=1.0)
     if divergence_factor == 1.0:

@@ -69,8 +69,9 @@ def test_batch_orders_are_reproducible_from_the_seed(monkeypatch):
     assert first != other
 
 
-def _scripted(monkeypatch, losses, divergence_factor):
-    """Train one epoch of batch 1 where batch k reports ``losses[k]`` (weights left alone)."""
+def _scripted(monkeypatch, losses, divergence_factor, batch_size=1):
+    """Train one epoch of ``len(losses)`` batches of ``batch_size`` rows where batch k reports
+    ``losses[k]`` (weights left alone)."""
     from neurosim.variants.base import Step
 
     seen = []
@@ -80,22 +81,34 @@ def _scripted(monkeypatch, losses, divergence_factor):
         return Step(None, losses[len(seen) - 1], np.zeros((len(x), 3)))
 
     monkeypatch.setattr(ns.Trainer, "step", scripted)
-    net = ns.mlp([2, 4, 3], seed=0)
-    ns.train(net, ns.variant("bp"), _tiny(), epochs=1, batch_size=1, progress=False,
-             divergence_factor=divergence_factor)
+    rows = len(losses) * batch_size
+    x = np.stack([np.arange(rows) / 1e4, np.linspace(-1.0, 1.0, rows)], axis=1)
+    data = ns.datasets.Dataset("scripted", x, np.arange(rows) % 3, x[:3].copy(), np.arange(3), n_classes=3)
+    ns.train(ns.mlp([2, 4, 3], seed=0), ns.variant("bp"), data, epochs=1, batch_size=batch_size,
+             progress=False, divergence_factor=divergence_factor)
     return seen
 
 
 def test_divergence_is_judged_against_a_running_value_of_the_sound_losses(monkeypatch):
     """Steady losses of 1, ``divergence_factor = 5``: one unusually good batch (0.001) does not make
     the next ordinary ones look like a divergence (the running value averages over the sound losses),
-    nor do two outlying batches of 6; three in a row stop the run at the third."""
+    nor do two outlying batches of 6; at batch size 32 three in a row stop the run at the third."""
     steady = [1.0] * 5
-    assert len(_scripted(monkeypatch, steady + [0.001] + [1.0] * 4, 5.0)) == N_ROWS
-    assert len(_scripted(monkeypatch, steady + [6.0, 6.0] + [1.0] * 3, 5.0)) == N_ROWS
+    for batch_size in (1, 32):
+        assert len(_scripted(monkeypatch, steady + [0.001] + [1.0] * 4, 5.0, batch_size)) == 10
+        assert len(_scripted(monkeypatch, steady + [6.0, 6.0] + [1.0] * 3, 5.0, batch_size)) == 10
     with pytest.raises(ns.DivergenceError, match=r"over 5x its running value 1 .*\(epoch 1, batch 8\)") as info:
-        _scripted(monkeypatch, steady + [6.0, 6.0, 6.0] + [1.0] * 2, 5.0)
+        _scripted(monkeypatch, steady + [6.0, 6.0, 6.0] + [1.0] * 2, 5.0, batch_size=32)
     assert (info.value.epoch, info.value.step) == (1, 8)
+
+
+def test_at_batch_size_1_the_excess_must_last_96_samples(monkeypatch):
+    """Three hard samples in a row are not a divergence at batch size 1; 96 are, at the 96th."""
+    steady = [1.0] * 5
+    assert len(_scripted(monkeypatch, steady + [6.0] * 3 + [1.0] * 2, 5.0)) == 10
+    assert len(_scripted(monkeypatch, steady + [6.0] * 95 + [1.0], 5.0)) == 101
+    with pytest.raises(ns.DivergenceError, match=r"for 96 batches in a row \(epoch 1, batch 101\)"):
+        _scripted(monkeypatch, steady + [6.0] * 100, 5.0)
 
 
 def _rows(array) -> set:

@@ -652,3 +652,29 @@ def test_copi_as_published_trains_on_digits_with_the_papers_network():
     history = ns.train(net, variant, data, ns.optim.SGD(lr=1.0), epochs=45, batch_size=50, progress=False)
     assert max(history.test_accuracy) >= 0.90
     assert np.all(net.biases[0] == 0.0)
+
+
+@pytest.mark.parametrize("name", ["copi", "ilprox", "ilprox_fast"])
+def test_whole_step_variants_default_to_sgd_1_and_warn_about_other_optimisers(name):
+    """copi and ilprox return their whole parameter change: ``SGD(lr=1.0)`` is their default, and
+    any other optimiser is named in a warning (COPI with SGD 0.05 used to sit at chance silently)."""
+    import warnings
+
+    variant = ns.variant(name)
+    assert variant.whole_step
+    trainer = ns.Trainer(ns.mlp([4, 5, 3], seed=0), variant)
+    assert type(trainer.optimizer) is ns.optim.SGD and trainer.optimizer.lr == 1.0
+    for optimizer in (ns.optim.SGD(lr=0.05), ns.optim.Adam(lr=1e-3), ns.optim.SGD(lr=1.0, momentum=0.9)):
+        with pytest.warns(UserWarning, match=f"variant '{name}' returns its whole parameter change"):
+            ns.Trainer(ns.mlp([4, 5, 3], seed=0), variant, optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ns.Trainer(ns.mlp([4, 5, 3], seed=0), variant, ns.optim.SGD(lr=1.0))
+        ns.Trainer(ns.mlp([4, 5, 3], seed=0), ns.variant("il"), ns.optim.Adam())
+    assert ns.Trainer(ns.mlp([4, 5, 3], seed=0), ns.variant("il")).optimizer.lr == 0.05
+
+
+def test_copi_trains_at_its_default_optimiser():
+    data = ns.datasets.digits()
+    history = ns.train(ns.mlp([64, 128, 128, 10], seed=0), ns.variant("copi"), data, epochs=3, progress=False)
+    assert history.test_accuracy[-1] > 0.85

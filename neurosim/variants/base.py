@@ -105,6 +105,32 @@ class Variant:
     counted = True
     # Whether populations relax over ticks, so that they can send events (neurosim.events).
     has_ticks = False
+    # Whether Step.grads is the paper's whole parameter change, its step size inside the variant
+    # (copi, ilprox): plain SGD with lr = 1 applies it; any other optimiser changes the algorithm.
+    whole_step = False
+
+    def default_optimizer(self):
+        """The optimiser :func:`neurosim.train` and :class:`neurosim.Trainer` use when given none:
+        ``SGD(lr=1.0)`` for a variant whose step is the whole parameter change, else ``SGD(lr=0.05)``."""
+        from ..optim import SGD
+
+        return SGD(lr=1.0) if self.whole_step else SGD(lr=0.05)
+
+    def check_optimizer(self, optimizer) -> None:
+        """Warn (``UserWarning``) when a whole-step variant is given an optimiser that does not apply
+        its step as it is: anything but plain ``SGD(lr=1.0)``."""
+        from ..optim import SGD
+
+        if not self.whole_step:
+            return
+        if type(optimizer) is SGD and optimizer.lr == 1.0 and optimizer.momentum == 0.0:
+            return
+        import warnings
+
+        warnings.warn(f"variant {self.name!r} returns its whole parameter change (its step size is one of its "
+                      f"hyper-parameters), so {optimizer!r} does not take the variant's step: it scales or "
+                      f"reshapes it. Train with ns.optim.SGD(lr=1.0) (the default for this variant) to "
+                      f"take it as the paper does", UserWarning, stacklevel=3)
 
     def __init__(self, **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))

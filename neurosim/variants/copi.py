@@ -33,7 +33,7 @@ regression rate (``g = 1``) makes the "learning rate" of COPI the rate of the ``
 eta_r = 0.01`` collapses to chance). Measured on digits (64-128-128-10 tanh, batch 32, 10 epochs,
 ``benchmarks/reproduce_copi.py``): with ``eta = eta_r = 0.1`` COPI trains at credit rates up to
 1.0 (test accuracy 0.919, best 0.936), where BP with SGD diverges at 0.5 and 1.0; credit rate 1.5
-diverges. The paper's literal rates (``eta = eta_r = 1e-3``, ``g = 1000``) diverge on digits: at
+diverges. The paper's literal rates (``eta = eta_r = 1e-3``, ``g = 1000``) diverge on that tanh network: at
 ``eta_r lambda_max(C) = 0.01`` per step the inputs are far from decorrelated when the credit step
 of 1 meets ``lambda_max(<y y^T>) = 10.5`` of the non-centred pixels (BP at that rate diverges too).
 
@@ -73,8 +73,9 @@ Hyper-parameters: ``eta`` (>= 0, default 0.1), ``eta_r`` (>= 0, default 0.1), ``
 ``output_derivative`` (bool, default False), ``learn_bias`` (bool, default True),
 ``warmup_steps`` (int >= 0, default 0): the first steps update only the decorrelation ``R``, as the
 public code's ``training_loop`` does in its first epoch (``update_W=False``); with the paper's rates
-(``eta = eta_r = 1e-3``, ``loss_gain = 1000``) about a thousand such steps let COPI train on
-digits. Dense networks only.
+(``eta = eta_r = 1e-3``, ``loss_gain = 1000``) a tanh network diverges without them and trains on
+digits after about a thousand; the paper's leaky-ReLU network trains without them (measured in
+``notebooks/copi_decorrelation.ipynb``). Dense networks only.
 """
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ class CopiState:
 @register
 class COPI(SmallBlas, Variant):
     name = "copi"
+    whole_step = True
     defaults = {"eta": 0.1, "eta_r": 0.1, "loss_gain": 1.0, "credit": "bp", "seed": 0, "warmup_steps": 0,
                 "output_derivative": False, "learn_bias": True}
 

@@ -83,6 +83,7 @@ NORMALISATIONS = ("batch_mean", "public")
 @register
 class ILProx(SmallBlas, FeedbackPathway, Scheduled):
     name = "ilprox"
+    whole_step = True
     defaults = {"T": 25, "gamma": 0.015, "gamma_error": None, "alpha": 0.5, "eps": 1e-8, "output": "ce",
                 "normalisation": "batch_mean", **FEEDBACK_DEFAULTS}
 

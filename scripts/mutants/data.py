@@ -38,10 +38,16 @@ mutant("training-divergence-inverted", "neurosim/training.py",
        tests=["tests/test_training.py", "tests/test_checkpoints.py", "tests/test_oracles_data.py"])
 
 mutant("training-patience-off-by-one", "neurosim/training.py",
-       find="if excess >= DIVERGENCE_PATIENCE:",
-       replace="if excess > DIVERGENCE_PATIENCE:",
+       find="if excess >= patience:",
+       replace="if excess > patience:",
        description="divergence needs four batches in a row over the running loss, not the documented three",
        tests=["tests/test_training.py", "tests/test_checkpoints.py", "tests/test_oracles_data.py"])
+
+mutant("training-patience-in-batches-only", "neurosim/training.py",
+       find="patience = max(DIVERGENCE_PATIENCE, -(-DIVERGENCE_PATIENCE_SAMPLES // batch_size))",
+       replace="patience = DIVERGENCE_PATIENCE",
+       description="at batch size 1 three hard samples in a row stop a run that is learning",
+       tests=["tests/test_training.py", "tests/test_oracles_data.py"])
 
 mutant("training-running-loss-weights", "neurosim/training.py",
        find="running = watched if running is None else 0.9 * running + 0.1 * watched",
