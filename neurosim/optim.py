@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 
 from .errors import DivergenceError
-from .validation import check_float
+from .validation import all_finite, check_float
 
 
 class Optimizer:
@@ -32,7 +32,7 @@ class Optimizer:
         if grads.shape != net.params.shape:
             raise ValueError(f"grads must have shape {net.params.shape} (flat, like net.params), "
                              f"got {grads.shape}")
-        if not np.isfinite(grads).all():
+        if not all_finite(grads):
             raise DivergenceError(f"{self.name}: the gradient has {int(np.sum(~np.isfinite(grads)))} non-finite "
                                   f"entries; nothing applied")
         owner = self.__dict__.get("_owner")
@@ -43,7 +43,7 @@ class Optimizer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked just below
             params, state = self._propose(net, net.params, grads)
         for name, value in (("parameters", params), *state.items()):
-            if not np.all(np.isfinite(value)):
+            if not all_finite(value):
                 raise DivergenceError(f"{self.name}: the update makes the {name} non-finite; nothing applied "
                                       f"(weights and optimiser state unchanged); lower the learning rate")
         net.params[...] = params

@@ -20,7 +20,7 @@ from .circuit.network import Network
 from .datasets import Dataset
 from .errors import DivergenceError
 from .optim import SGD, Optimizer
-from .validation import check_int
+from .validation import all_finite, check_int
 from .variants.base import Step, Variant
 
 
@@ -176,7 +176,7 @@ class Trainer:
         except DivergenceError as exc:  # raised before anything was updated
             raise DivergenceError(f"{exc}; weights and optimiser state kept at the last good state",
                                   exc.tick, exc.layer) from None
-        if not np.isfinite(step.grads).all():
+        if not all_finite(step.grads):
             raise DivergenceError(f"{self.variant.name}: non-finite gradient (loss {step.loss:.3g}); "
                                   f"weights and optimiser state kept at the last good state")
         if not np.isfinite(step.loss):
@@ -193,7 +193,7 @@ class Trainer:
         except DivergenceError as exc:  # the optimiser applied nothing
             raise DivergenceError(f"{self.variant.name}: {exc}; weights and optimiser state kept at the last "
                                   f"good state (loss {step.loss:.3g})") from None
-        if not np.isfinite(net.params).all():
+        if not all_finite(net.params):
             net.params[...] = self._snapshot
             if stateful:
                 optimizer.load_state(saved)

@@ -54,6 +54,17 @@ def check_dtype(dtype, choices) -> str:
     return name
 
 
+def all_finite(array) -> bool:
+    """Whether every entry of a float array is finite. A finite ``sum(a * a)`` proves it (an inf or
+    NaN entry makes it inf or NaN), and BLAS forms it without a temporary array (measured faster
+    than ``np.isfinite(a).all()``); only when it is not finite (a non-finite entry, or entries too
+    large to square) is every entry tested."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.vdot(array, array)):
+            return True
+    return bool(np.isfinite(array).all())
+
+
 def check_array(value, name: str, shape: tuple, dtype: str) -> np.ndarray:
     """A real-valued, finite, non-empty array of the given shape (``None`` = any size), as ``dtype``.
 

@@ -308,3 +308,16 @@ def test_train_restores_parameters_after_a_non_finite_update(digits):
     # one before the previous batch (the failing batch's own loss was never confirmed)
     np.testing.assert_array_equal(net.params, starts[-2])
     assert len(exc.history.epoch) == 1  # the first epoch's metrics survive
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_all_finite_agrees_with_isfinite_on_every_kind_of_array(dtype):
+    from neurosim.validation import all_finite
+
+    big = np.finfo(dtype).max
+    cases = [np.zeros(5), np.arange(7.0), np.array([1.0, np.nan]), np.array([np.inf, -np.inf]),
+             np.array([big, big, -big]), np.array([big, big, np.nan]), np.array([-np.inf, 1.0]),
+             np.zeros((3, 4)), np.full((2, 2), big)]
+    for case in cases:
+        case = case.astype(dtype)
+        assert all_finite(case) == bool(np.isfinite(case).all()), case

@@ -87,7 +87,7 @@ import numpy as np
 from .. import activations, counting
 from ..circuit import ops, work
 from ..errors import DivergenceError
-from ..validation import check_float, check_int
+from ..validation import all_finite, check_float, check_int
 from ._common import SmallBlas, layer_views, require_dense
 from .base import Variant, register
 
@@ -244,30 +244,27 @@ class COPI(SmallBlas, Variant):
             if counter is not None:
                 work.emit(counter, tick, [work.feedback(net, ws.batch, layer + 1),
                                           work.derivative(net, ws.batch, layer)])
-        return 0.5 * sum(float(np.sum(e * e)) for e in errors[1:]) / ws.batch
+        return 0.5 * sum(float(np.vdot(e, e)) for e in errors[1:]) / ws.batch
 
     def end(self, state) -> None:
-        state.grads[...] = state.net.params - self._updated(state)
-
-    def _updated(self, state) -> np.ndarray:
-        """The parameters after one COPI step; the new ``R``, ``W`` and ``M`` are left in
-        ``state.extra["pending"]``. Layer l's update is stamped at tick ``L - l``, when its delta is
-        known."""
+        """``Step.grads = theta - theta_new``, written layer by layer; the new ``R``, ``W`` and ``M``
+        are left in ``state.extra["pending"]``. Layer l's update is stamped at tick ``L - l``, when
+        its delta is known."""
         net = state.net
         st = self.state(net)
-        new_params = net.params.copy()
-        new_weights, new_biases = layer_views(net, new_params)
+        weight_steps, bias_steps = layer_views(net, state.grads)
         counter = counting.sink()
         decorrelation, synaptic, effective = [], [], []
         # An overflow here is reported by compute as a DivergenceError, with nothing committed.
         with np.errstate(over="ignore", invalid="ignore"):
-            self._update_layers(state, st, new_weights, new_biases, decorrelation, synaptic,
+            self._update_layers(state, st, weight_steps, bias_steps, decorrelation, synaptic,
                                 effective, counter)
         state.extra["pending"] = (decorrelation, synaptic, effective)
-        return new_params
 
-    def _update_layers(self, state, st, new_weights, new_biases, decorrelation, synaptic,
+    def _update_layers(self, state, st, weight_steps, bias_steps, decorrelation, synaptic,
                        effective, counter) -> None:
+        """Per layer: the new ``R``, ``W`` and ``M = W R`` appended to the lists, and
+        ``theta - theta_new`` written into ``weight_steps``/``bias_steps``."""
         net, ws = state.net, state.ws
         inputs, errors, values = state.extra["inputs"], ws.layers("errors"), ws.layers("values")
         eta, eta_r, gain = self.hyper["eta"], self.hyper["eta_r"], self.hyper["loss_gain"]
@@ -282,21 +279,26 @@ class COPI(SmallBlas, Variant):
             x = inputs[l]                                  # decorrelated input (B, n_in)
             delta = errors[l]
             drive = state.output if l == L else values[l]
-            second = (x.T @ x) * (1.0 / batch)             # <x x^T>
-            variance = second.diagonal().copy()            # <x_j^2>
-            corr = second
-            np.fill_diagonal(corr, 0.0)                    # C = <x x^T> * (1 - I)
+            # The rates are folded into the small (B, n) factors before the products, so each
+            # (n, n) result is formed in one pass.
+            corr = (x * (-eta_r / batch)).T @ x            # -eta_r <x x^T>
+            variance = corr.diagonal() * (-1.0 / eta_r) if eta_r > 0.0 else np.einsum("bj,bj->j", x, x) / batch
+            np.fill_diagonal(corr, 0.0)                    # -eta_r C,  C = <x x^T> * (1 - I)
             target = (drive - b) + gain * delta            # a + g delta, a = W x (bias excluded)
-            dW = (target.T @ x) * (1.0 / batch) - W * variance[None, :]
-            W_new = W + eta * dW
+            # W + eta (<(a + g delta) x^T> - W diag<x^2>)
+            W_new = (target * (eta / batch)).T @ x
+            W_new += W * (1.0 - eta * variance)[None, :]
             if self.hyper["learn_bias"]:
-                new_biases[l - 1][...] = b + (eta * gain / batch) * delta.sum(axis=0)
-            R_new = R - eta_r * (corr @ R)
-            M_new = W_new @ R_new
-            new_weights[l - 1][...] = M_new
+                np.multiply(delta.sum(axis=0), -eta * gain / batch, out=bias_steps[l - 1])
+            else:
+                bias_steps[l - 1][...] = 0.0
+            R_new = corr @ R                               # R - eta_r C R
+            R_new += R
+            M_new = W_new @ R_new                          # M = W R
+            np.subtract(net.weights[l - 1], M_new, out=weight_steps[l - 1])
             decorrelation.append(R_new)
             synaptic.append(W_new)
-            effective.append(new_weights[l - 1].copy())
+            effective.append(M_new)
             if counter is not None:
                 work.emit(counter, L - l, work.cached(net, ws, ("copi_update", l),
                                                       lambda: work.copi_update(net, batch, l)))
@@ -304,7 +306,7 @@ class COPI(SmallBlas, Variant):
     def compute(self, net, x, y, events=None):
         step = super().compute(net, x, y, events=events)
         pending = step.state.extra["pending"]
-        if not all(np.all(np.isfinite(matrix)) for group in pending for matrix in group):
+        if not all(all_finite(matrix) for group in pending for matrix in group):
             raise DivergenceError(f"{self.name}: the step would make the decorrelation or synaptic "
                                   f"matrices non-finite (loss {step.loss:.3g}); nothing was "
                                   f"committed; lower eta or eta_r")
