@@ -55,10 +55,12 @@ DTYPES = ("float32", "float64")
 # copi at eta = eta_r = 1e-3 (the paper's regression and decorrelation rate): its defaults (0.1)
 # diverge on 784 non-centred random inputs (eta_r lambda_max(<x x^T>) is about 20), and a step's
 # work does not depend on its rates.
-SETTINGS = {"il": {"T": 20, "gamma": 0.1}, "copi": {"eta": 1e-3, "eta_r": 1e-3}}
+# ipc at lr_weights = 1e-3: at 0.01 its per-tick LMS step diverges on 784 random inputs at batch 1
+# (lr ||x||^2 is about 2.6).
+SETTINGS = {"il": {"T": 20, "gamma": 0.1}, "copi": {"eta": 1e-3, "eta_r": 1e-3}, "ipc": {"lr_weights": 1e-3}}
 LR = 0.01  # SGD learning rate of the weight step (time per step does not depend on it)
 # Variants whose Step.grads is the whole parameter change, applied exactly by SGD(lr=1).
-LR_OVERRIDE = {"copi": 1.0, "ilprox": 1.0, "ilprox_fast": 1.0}
+LR_OVERRIDE = {"copi": 1.0, "ilprox": 1.0, "ilprox_fast": 1.0, "ipc": 1e-3}
 BLAS_RUNNER = "_blas"
 
 
