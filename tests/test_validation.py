@@ -321,3 +321,11 @@ def test_all_finite_agrees_with_isfinite_on_every_kind_of_array(dtype):
     for case in cases:
         case = case.astype(dtype)
         assert all_finite(case) == bool(np.isfinite(case).all()), case
+
+
+def test_all_finite_raises_no_floating_point_error_where_numpy_would():
+    from neurosim.validation import all_finite
+
+    with np.errstate(all="raise"):
+        assert not all_finite(np.array([np.nan, 1.0], dtype="float32"))
+        assert all_finite(np.full(4, np.finfo("float32").max, dtype="float32"))
