@@ -161,10 +161,20 @@ def _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback):
     n_out, n_in = W.shape
     fb[:, :] = 0.0
     for b in range(batch):
-        for i in range(n_out):
+        fb_row = fb[b]
+        i = 0
+        # Four rows at a time: each feedback entry is loaded and stored once per four rows (as in
+        # the fused prediction pass of _predict_layer), not once per row.
+        while i + 4 <= n_out:
+            e0, e1, e2, e3 = e[b, i], e[b, i + 1], e[b, i + 2], e[b, i + 3]
+            for j in range(n_in):
+                fb_row[j] += e0 * W[i, j] + e1 * W[i + 1, j] + e2 * W[i + 2, j] + e3 * W[i + 3, j]
+            i += 4
+        while i < n_out:
             err = e[b, i]
             for j in range(n_in):
-                fb[b, j] += err * W[i, j]
+                fb_row[j] += err * W[i, j]
+            i += 1
 
 
 @njit(cache=True)
