@@ -80,8 +80,8 @@ mutant("ilprox-unnormalised", "neurosim/variants/ilprox.py",
        tests=["tests/test_variants_zoo.py", "tests/test_oracles_schedules.py"])
 
 mutant("copi-decorrelation-sign", "neurosim/variants/copi.py",
-       find="R_new = R - eta_r * (corr @ R)",
-       replace="R_new = R + eta_r * (corr @ R)",
+       find="R_new = corr @ R ",
+       replace="R_new = -(corr @ R) ",
        description="COPI's decorrelation rule correlates the inputs (sign flip)",
        tests=["tests/test_variants_zoo.py", "tests/test_oracles_schedules.py"])
 
