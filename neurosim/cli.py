@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 DEMO_VARIANTS = (("bp", {}), ("il", {"T": 20, "gamma": 0.1}), ("zil", {}))
@@ -377,13 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """neurosim's own warnings as one line, like its errors (not a source line of the CLI)."""
+    print(f"neurosim: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "epochs", 1) is not None and getattr(args, "epochs", 1) < 1:
         parser.error("--epochs must be >= 1")
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return 2

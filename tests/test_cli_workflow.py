@@ -95,3 +95,15 @@ def test_a_diverged_run_says_where_it_stopped(tmp_path, capsys):
     assert results["status"] == "diverged" and results["stopped_at"]["epoch"] == 1
     assert results["stopped_at"]["batch"] >= 1 and "epoch 1, batch" in results["message"]
     assert (tmp_path / "run" / "weights.npz").exists()
+
+
+@pytest.mark.filterwarnings("always::UserWarning")
+def test_a_warning_is_one_line_naming_the_fix(tmp_path, capsys):
+    """copi with the config's SGD 0.05: the CLI says so in one line, with what to write instead."""
+    code = _main("train", MLP, "--out", tmp_path / "run", "--quiet", "--set", 'variant.name="copi"',
+                 "--set", "train.epochs=1", "--set", "model.sizes=[64, 16, 10]")
+    assert code == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    warned = [line for line in err if line.startswith("neurosim: warning: variant 'copi' returns its whole")]
+    assert len(warned) == 1 and 'lr = 1.0' in warned[0]
+    assert not any("UserWarning" in line or ".py:" in line for line in err)

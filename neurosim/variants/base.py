@@ -129,8 +129,9 @@ class Variant:
 
         warnings.warn(f"variant {self.name!r} returns its whole parameter change (its step size is one of its "
                       f"hyper-parameters), so {optimizer!r} does not take the variant's step: it scales or "
-                      f"reshapes it. Train with ns.optim.SGD(lr=1.0) (the default for this variant) to "
-                      f"take it as the paper does", UserWarning, stacklevel=3)
+                      f"reshapes it. Use plain SGD with lr = 1.0, the default for this variant "
+                      f"(ns.optim.SGD(lr=1.0); in a run config [optimizer] name = \"sgd\", lr = 1.0)",
+                      UserWarning, stacklevel=3)
 
     def __init__(self, **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))
