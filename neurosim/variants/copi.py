@@ -282,8 +282,8 @@ class COPI(SmallBlas, Variant):
             # The rates are folded into the small (B, n) factors before the products, so each
             # (n, n) result is formed in one pass.
             corr = (x * (-eta_r / batch)).T @ x            # -eta_r <x x^T>
-            variance = corr.diagonal() * (-1.0 / eta_r) if eta_r > 0.0 else np.einsum("bj,bj->j", x, x) / batch
             np.fill_diagonal(corr, 0.0)                    # -eta_r C,  C = <x x^T> * (1 - I)
+            variance = np.einsum("bj,bj->j", x, x) / batch  # <x_j^2>
             target = (drive - b) + gain * delta            # a + g delta, a = W x (bias excluded)
             # W + eta (<(a + g delta) x^T> - W diag<x^2>)
             W_new = (target * (eta / batch)).T @ x
