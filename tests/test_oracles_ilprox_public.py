@@ -108,3 +108,20 @@ def test_public_and_batch_mean_normalisations_agree_only_where_they_should(sizes
 def test_bad_ilprox_settings_name_the_argument(hyper, word):
     with pytest.raises(ValueError, match=word):
         ns.variant("ilprox", **hyper)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("hyper", [{"normalisation": "public"}, {"normalisation": "public", "gamma_error": 0.0}])
+def test_public_normalisation_under_send_on_delta_at_threshold_0_is_the_dense_step(backend, hyper):
+    """The blends the public target adds ("nlms_sum", "keep") on the event kernels too."""
+    net = ns.mlp([6, 9, 7, 4], activation="relu", seed=1, dtype="float64")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, size=(5, 6))
+    y = np.eye(4)[rng.integers(0, 4, 5)]
+    variant = ns.variant("ilprox", **hyper)
+    with ns.backends.use(backend):
+        dense = variant.gradients(net, x, y)
+        events = variant.gradients(net, x, y, events=ns.events.SendOnDelta(0.0))
+    for (dW, db), (eW, eb) in zip(dense, events):
+        np.testing.assert_allclose(eW, dW, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(eb, db, rtol=0, atol=1e-12)
