@@ -202,9 +202,13 @@ def test_zil_equals_bp(problem):
     net, x, y = problem
     bp = ns.variant("bp").gradients(net, x, y)
     zil = ns.variant("zil").gradients(net, x, y)
-    assert rel_err(flat(zil), flat(bp)) < 1e-8
+    # Z-IL forms its errors as x_l - mu_l, differences of O(1) values, so each gradient entry carries
+    # an absolute rounding of about eps |x| |a|. Where a layer's gradient is itself tiny (a deep chain
+    # of sigmoid derivatives: norms of 1e-9 are drawn) that, not the relative error, is the bound.
+    assert np.linalg.norm(flat(zil) - flat(bp)) <= 1e-8 * np.linalg.norm(flat(bp)) + 1e-13
     for l, (gz, gb) in enumerate(zip(zil, bp), start=1):
-        assert rel_err(layer_vector(gz), layer_vector(gb)) < 1e-8 or np.linalg.norm(layer_vector(gb)) < 1e-12, l
+        difference = np.linalg.norm(layer_vector(gz) - layer_vector(gb))
+        assert difference <= 1e-8 * np.linalg.norm(layer_vector(gb)) + 1e-13, (l, difference)
 
 
 @settings(max_examples=30, deadline=None)
