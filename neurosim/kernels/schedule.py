@@ -24,15 +24,7 @@ def _relax_layer(s_off, sizes, batch, layer, act_code, rate, error_gain, values,
     start = s_off[layer]
     stop = start + batch * sizes[layer]
     x, a, e, fb = values[start:stop], acts[start:stop], errors[start:stop], feedback[start:stop]
-    if error_gain != 1.0:
-        gain = const(error_gain, rate)
-        for k in range(x.shape[0]):
-            v = x[k]
-            v = v + rate * (-gain * e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])
-            x[k] = v
-            a[k] = activate(act_code, v)
-        return
-    if act_code == 1:  # its own loop, without the activation switch, so LLVM vectorises it
+    if act_code == 1 and error_gain == 1.0:  # its own loop, without the switch, so LLVM vectorises it
         one = const(1.0, rate)
         for k in range(x.shape[0]):
             ak = a[k]
@@ -40,9 +32,10 @@ def _relax_layer(s_off, sizes, batch, layer, act_code, rate, error_gain, values,
             x[k] = v
             a[k] = tanh(v)
         return
+    gain = const(error_gain, rate)
     for k in range(x.shape[0]):
         v = x[k]
-        v = v + rate * (-e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])
+        v = v + rate * (-gain * e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])
         x[k] = v
         a[k] = activate(act_code, v)
 

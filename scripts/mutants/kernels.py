@@ -11,8 +11,8 @@ mutant("kernels-relax-tanh-sign", "neurosim/kernels/schedule.py",
        tests=KERNEL_TESTS)
 
 mutant("kernels-relax-generic-no-derivative", "neurosim/kernels/schedule.py",
-       find="v = v + rate * (-e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])",
-       replace="v = v + rate * (-e[k] + fb[k])",
+       find="v = v + rate * (-gain * e[k] + activate_deriv_given(act_code, v, a[k]) * fb[k])",
+       replace="v = v + rate * (-gain * e[k] + fb[k])",
        description="value update of non-tanh activations drops the factor f'(x_l) on the feedback",
        tests=KERNEL_TESTS)
 
