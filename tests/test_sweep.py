@@ -237,13 +237,16 @@ def test_a_worker_killed_mid_sweep_still_records_every_run_exactly_once(cluster,
     writes, stop, result = {}, threading.Event(), {}
 
     def watch_writes():  # every (inode, mtime) each record had: more than one means written twice
-        while not stop.is_set():
+        while True:
+            finished = stop.is_set()  # one more look after the sweep ended, so no last write is missed
             for path in list(runs_dir.glob("*.json")):
                 try:
                     stat = path.stat()
                 except FileNotFoundError:
                     continue
                 writes.setdefault(path.stem, set()).add((stat.st_ino, stat.st_mtime_ns))
+            if finished:
+                return
             time.sleep(0.005)
 
     def sweep_in_background():
