@@ -523,3 +523,32 @@ def test_float32_tanh_derivative_is_zero_where_its_tanh_is_flat():
         for name in ("bp", "zil", "il"):
             first_layer = ns.variant(name).gradients(net, x.astype(dtype), y)[0][0]
             assert np.all(first_layer == 0), (dtype, name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_parameters_and_state_rows_start_on_a_cache_line(dtype):
+    """The kernels' vector loads need buffers on ALIGNMENT-byte boundaries (NumPy guarantees 16):
+    the parameters of every network kind, every state row of a workspace, and a schedule's copies."""
+    from neurosim.kernels.layout import ALIGNMENT, aligned_copy, aligned_length, aligned_zeros
+
+    nets = [ns.mlp([7, 5, 3], seed=0, dtype=dtype),
+            ns.Network([ns.layers.Conv2d(1, 2, 3), ns.layers.Flatten(), ns.layers.Dense(2 * 4 * 4, 3)],
+                       input_shape=(1, 6, 6), dtype=dtype),
+            ns.rnn(3, 4, 2, seed=0, dtype=dtype)]
+    for net in nets:
+        assert net.params.ctypes.data % ALIGNMENT == 0
+    for batch in (1, 3):
+        ws = DenseWorkspace([7, 5, 3], batch, dtype)
+        for name in DenseWorkspace.BUFFERS:
+            row = getattr(ws, name)
+            assert row.ctypes.data % ALIGNMENT == 0 and row.shape[0] >= batch * 15
+            assert not row[batch * 15:].any()
+    for n in (1, 5, 17, 1000):
+        array = aligned_zeros((n, 3), dtype)
+        assert array.shape == (n, 3) and array.dtype == dtype and array.flags.c_contiguous
+        assert array.ctypes.data % ALIGNMENT == 0 and not array.any()
+        source = np.arange(n, dtype=dtype)
+        copied = aligned_copy(source)
+        assert copied.ctypes.data % ALIGNMENT == 0 and np.array_equal(copied, source)
+        assert aligned_length(n, dtype) % (ALIGNMENT // np.dtype(dtype).itemsize) == 0
+        assert n <= aligned_length(n, dtype) < n + ALIGNMENT

@@ -111,7 +111,7 @@ class Network:
         self.sizes = np.array([layers[0].n_in] + [layer.n_out for layer in layers], dtype=np.int64)
         self.w_off, self.b_off, n_params = layout.param_offsets(self.sizes)
         self.b_end = self.b_off + self.sizes
-        self.params = np.zeros(n_params, dtype=self.dtype)
+        self.params = layout.aligned_zeros(n_params, self.dtype)
         for index, layer in enumerate(self.layers, start=1):
             weight = self.params[self.w_off[index]:self.b_off[index]].reshape(layer.weight_shape)
             bias = self.params[self.b_off[index]:self.b_off[index] + layer.n_out]
@@ -167,7 +167,7 @@ class Network:
             self.b_off[l] = cursor
             cursor += layer.n_params - int(np.prod(layer.weight_shape))
             self.b_end[l] = cursor
-        self.params = np.zeros(cursor, dtype=self.dtype)
+        self.params = layout.aligned_zeros(cursor, self.dtype)
         for l, layer in enumerate(params, start=1):
             layer.bind(self.params[self.w_off[l]:self.b_off[l]].reshape(layer.weight_shape),
                        self.params[self.b_off[l]:self.b_end[l]])

@@ -81,7 +81,7 @@ class RNN(Network):
             size = int(np.prod(shapes[name]))
             self.slices[name] = (slice(cursor, cursor + size), shapes[name])
             cursor += size
-        self.params = np.zeros(cursor, dtype=self.dtype)
+        self.params = layout.aligned_zeros(cursor, self.dtype)
         for name in PARAMS:
             setattr(self, name, self.view(self.params, name))
         rng = np.random.default_rng(self.seed)

@@ -47,6 +47,7 @@ from ..backends import reference as reference_backend
 from ..events.record import EventBook
 from ..kernels import events as event_kernels
 from ..kernels import schedule as schedule_kernels
+from ..kernels.layout import aligned_copy, aligned_zeros
 from . import work
 
 OPCODES = {"predict": 0, "error": 1, "feedback": 2, "relax": 3, "hebbian": 4, "learn": 5,
@@ -410,7 +411,7 @@ class Run:
             schedule.check(net)
             checked.add(n_layers)
         self.schedule, self.net, self.ws = schedule, net, ws
-        self.params = net.params.copy() if schedule.moves_weights else net.params
+        self.params = aligned_copy(net.params) if schedule.moves_weights else net.params
         self.back = back
         self.target = target
         self._grads = grads
@@ -424,7 +425,7 @@ class Run:
     def grads(self) -> np.ndarray:
         """The accumulated Hebbian terms, flat like ``params`` (allocated on first use)."""
         if self._grads is None:
-            self._grads = np.zeros_like(self.net.params)
+            self._grads = aligned_zeros(self.net.params.shape, self.net.params.dtype)
         return self._grads
 
     @grads.setter

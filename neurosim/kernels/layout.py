@@ -10,6 +10,35 @@ from __future__ import annotations
 
 import numpy as np
 
+# Bytes: one cache line, and the widest SIMD load. A buffer whose start is not a multiple of it
+# makes a share of the kernels' vector loads straddle two cache lines; measured on the digits MLP
+# at batch 1 (float32), a training step took 10-15% longer with the parameters 16 or 32 bytes off
+# than 64-byte aligned, and NumPy's own allocations guarantee only 16.
+ALIGNMENT = 64
+
+
+def aligned_zeros(shape, dtype) -> np.ndarray:
+    """A C-contiguous array of zeros whose first element sits on an :data:`ALIGNMENT`-byte boundary."""
+    dtype = np.dtype(dtype)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
+    n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.zeros(n_bytes + ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + n_bytes].view(dtype).reshape(shape)
+
+
+def aligned_copy(array) -> np.ndarray:
+    """A copy of ``array`` in an :func:`aligned_zeros` buffer."""
+    out = aligned_zeros(np.shape(array), np.asarray(array).dtype)
+    out[...] = array
+    return out
+
+
+def aligned_length(n: int, dtype) -> int:
+    """``n`` rounded up to a whole number of :data:`ALIGNMENT`-byte lines of ``dtype`` entries."""
+    per_line = max(1, ALIGNMENT // np.dtype(dtype).itemsize)
+    return -(-int(n) // per_line) * per_line
+
 
 def param_offsets(sizes) -> tuple[np.ndarray, np.ndarray, int]:
     """Offsets of ``W_l`` and ``b_l`` (index ``l = 1..L``; index 0 unused) and the total length."""
@@ -46,9 +75,10 @@ class DenseWorkspace:
         self.batch = int(batch)
         self.dtype = np.dtype(dtype)
         self.s_off = state_offsets(self.sizes, self.batch)
-        total = self.batch * int(self.sizes.sum())
-        # One 2-D array, a row per buffer: a compiled step takes all five as one argument.
-        self.state = np.zeros((len(self.BUFFERS), total), dtype=self.dtype)
+        # One 2-D array, a row per buffer: a compiled step takes all five as one argument. Each row
+        # starts on an ALIGNMENT boundary (its length is rounded up; the tail is never read).
+        total = aligned_length(self.batch * int(self.sizes.sum()), self.dtype)
+        self.state = aligned_zeros((len(self.BUFFERS), total), self.dtype)
         for row, name in enumerate(self.BUFFERS):
             setattr(self, name, self.state[row])
 
