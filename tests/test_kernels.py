@@ -552,3 +552,59 @@ def test_parameters_and_state_rows_start_on_a_cache_line(dtype):
         assert copied.ctypes.data % ALIGNMENT == 0 and np.array_equal(copied, source)
         assert aligned_length(n, dtype) % (ALIGNMENT // np.dtype(dtype).itemsize) == 0
         assert n <= aligned_length(n, dtype) < n + ALIGNMENT
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 6), st.integers(1, 7), st.integers(0, 5), st.sampled_from(["float32", "float64", "int64"]))
+def test_matrix_view_is_the_reshape_of_its_slice(rows, cols, offset, dtype):
+    """kernels.views.matrix builds the C-contiguous (rows, cols) view by hand: it must be the
+    reshape, share the memory (a write through it lands in the buffer) and keep the buffer alive."""
+    from numba import njit
+
+    from neurosim.kernels.views import matrix
+
+    @njit
+    def view_and_write(buffer, start, rows, cols):
+        block = matrix(buffer[start:start + rows * cols], rows, cols)
+        if rows > 0:
+            block[rows - 1, cols - 1] = -1
+        return block
+
+    buffer = np.arange(offset + rows * cols + 3).astype(dtype)
+    expect = buffer[offset:offset + rows * cols].reshape(rows, cols).copy()
+    if rows > 0:
+        expect[rows - 1, cols - 1] = -1
+    block = view_and_write(buffer, offset, rows, cols)
+    del buffer  # the view holds the memory
+    assert block.shape == (rows, cols) and block.flags.c_contiguous and block.dtype == dtype
+    np.testing.assert_array_equal(block, expect)
+    if rows > 0:
+        assert block.base is not None
+
+
+def test_kernel_entry_points_refuse_buffers_that_do_not_fit_the_layout():
+    """The views inside the kernels are unchecked, so each entry point checks its buffers once."""
+    net = ns.mlp([5, 4, 3], seed=0)
+    ws = net.workspace(2)
+    schedule = ns.variant("il", T=2).schedule(net)
+    code, args, tick_start = schedule.encoded()
+    y = np.zeros((2, 3))
+
+    def run(params=net.params, values=ws.values, grads=np.zeros_like(net.params), scratch=np.empty(20),
+            energies=np.zeros(3), target=y, last=2):
+        return schedule_kernels.run_schedule(
+            code, args, tick_start, 0, last, params, params, net.w_off, net.b_off, ws.s_off, ws.sizes, 2,
+            net.act_code, target, values, ws.acts, ws.preds, ws.errors, ws.feedback, grads, scratch,
+            np.empty((2, 3)), energies, dense_events(np.float64))
+
+    for bad in ({"params": net.params[:-1]}, {"values": ws.values[:-2]}, {"grads": np.zeros(3)},
+                {"scratch": np.empty(19)}, {"energies": np.zeros(2)}, {"target": np.zeros((1, 3))},
+                {"last": 5}):
+        with pytest.raises(ValueError, match="run_schedule|schedule kernel"):
+            run(**bad)
+    with pytest.raises(ValueError, match="feedforward"):
+        dense.feedforward(net.params, net.w_off, net.b_off, ws.s_off, ws.sizes, 3, net.act_code,
+                          ws.values, ws.acts, ws.preds, ws.errors, ws.feedback)
+    from neurosim.circuit import ops
+    with pytest.raises(ValueError, match="does not fit a network"):
+        ops.feedback(ns.mlp([5, 6, 3], seed=0), ws, 2)

@@ -10,6 +10,8 @@ plain dense chain, and any network under the NumPy backend, run the same functio
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backends, counting
 from ..kernels import dense
 from . import generic, work
@@ -39,6 +41,13 @@ def feedforward(net, ws, x) -> None:
     if counter is not None:
         work.emit(counter, 0, work.cached(net, ws, ("feedforward",), lambda: [
             work.feedforward(net, ws.batch, l) for l in range(1, net.n_layers + 1)]))
+
+
+def _check_fit(net, ws) -> None:
+    """The kernels take unchecked views of the buffers (``kernels/views.py``): a workspace made for
+    another network is refused here."""
+    if not np.array_equal(ws.sizes, net.sizes) or ws.values.shape[0] < ws.batch * int(net.sizes.sum()):
+        raise ValueError(f"workspace of sizes {list(ws.sizes)} does not fit a network of sizes {list(net.sizes)}")
 
 
 def _back(net, back):
@@ -77,6 +86,7 @@ def feedback(net, ws, layer: int, tick: int = 0, back=None) -> None:
     """
     if _generic(net, back):
         return generic.feedback(net, ws, layer, tick)
+    _check_fit(net, ws)
     dense._feedback_layer(_back(net, back), net.w_off, ws.s_off, ws.sizes, ws.batch, layer, ws.errors,
                           ws.feedback)
     counter = counting.sink()
@@ -88,6 +98,7 @@ def backprop_layer(net, ws, layer: int, tick: int) -> None:
     """BP's step down one layer on the error buffer: e_l = f'(x_l) * (e_{l+1} W_{l+1})."""
     if _generic(net):
         return generic.backprop_layer(net, ws, layer, tick)
+    _check_fit(net, ws)
     dense.backprop_layer(net.params, net.w_off, ws.s_off, ws.sizes, ws.batch, net.act_code, layer,
                          ws.values, ws.errors, ws.feedback)
     counter = counting.sink()

@@ -22,13 +22,14 @@ import numpy as np
 
 from .dense import _bias, _block, _weight
 from .scalar import FASTMATH, const, njit
+from .views import matrix
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fan_out(transposed, w_off, sizes, layer):
     """The transposed copy of ``W_l``: ``(n_{l-1}, n_l)``, row j = the synapses neuron j drives."""
     start = w_off[layer]
-    return transposed[start:start + sizes[layer] * sizes[layer - 1]].reshape((sizes[layer - 1], sizes[layer]))
+    return matrix(transposed[start:start + sizes[layer] * sizes[layer - 1]], sizes[layer - 1], sizes[layer])
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -56,15 +57,6 @@ def _senders(now, sent, threshold, relative, index, delta):
     return n
 
 
-@njit(cache=True)
-def ready_offsets(sizes):
-    """Start of layer ``l``'s flags in ``ready`` (one per neuron, ``sum_l n_l`` in all)."""
-    out = np.zeros(sizes.shape[0], dtype=np.int64)
-    for layer in range(1, sizes.shape[0]):
-        out[layer] = out[layer - 1] + sizes[layer - 1]
-    return out
-
-
 @njit(cache=True, fastmath=FASTMATH)
 def start_events(acts, sent, feedback, ready):
     """The state after the feed-forward initialisation, where every neuron has sent its value once:
@@ -77,9 +69,18 @@ def start_events(acts, sent, feedback, ready):
 
 
 @njit(cache=True)
+def _ready_start(sizes, layer):
+    """Where the flags of value[l-1] start in ``ready`` (one flag per neuron, layer after layer)."""
+    start = 0
+    for below in range(layer - 1):
+        start += sizes[below]
+    return start
+
+
+@njit(cache=True)
 def forget_rows(sizes, layer, ready):
     """W_l changed: its copied rows are out of date."""
-    start = ready_offsets(sizes)[layer - 1]
+    start = _ready_start(sizes, layer)
     ready[start:start + sizes[layer - 1]] = 0
 
 
@@ -121,7 +122,7 @@ def predict_events(params, transposed, w_off, s_off, sizes, batch, layer, thresh
     ``e_l = x_l - mu_l``. Returns the number of messages (senders summed over the batch)."""
     W = _weight(params, w_off, sizes, layer)
     Wt = _fan_out(transposed, w_off, sizes, layer)
-    flags = ready[ready_offsets(sizes)[layer - 1]:]
+    flags = ready[_ready_start(sizes, layer):]
     a_in = _block(acts, s_off, sizes, batch, layer - 1)
     s_in = _block(sent, s_off, sizes, batch, layer - 1)
     x = _block(values, s_off, sizes, batch, layer)

@@ -13,6 +13,7 @@ import numpy as np
 from .dense import (BLAS_MIN_BATCH, _block, _feedback_layer, _feedforward, _first_nonfinite_layer,
                     _predict_layer, _update_bound, _update_stays_finite, _weight)
 from .events import feedback_events, forget_rows, predict_events, refeed, repredict, start_events
+from .views import buffers_fit, events_fit, matrix
 from .scalar import FASTMATH, activate, activate_deriv_given, const, finite, njit, tanh
 
 PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET, DELTA = range(11)
@@ -104,7 +105,7 @@ def _hebbian_add(params_layout, w_off, b_off, s_off, sizes, batch, layer, scale,
     gW = _weight(out, w_off, sizes, layer)
     n_out, n_in = gW.shape
     if batch >= BLAS_MIN_BATCH:
-        product = scratch[:n_out * n_in].reshape((n_out, n_in))
+        product = matrix(scratch[:n_out * n_in], n_out, n_in)
         np.dot(e.T, a_in, product)
         for i in range(n_out):
             for j in range(n_in):
@@ -204,6 +205,24 @@ def _energy(s_off, sizes, batch, mode, values, preds, errors):
     return total / batch
 
 
+@njit(cache=True)
+def _check_buffers(params, back, w_off, b_off, s_off, sizes, batch, values, acts, preds, errors, feedback,
+                   grads, scratch, predicted, target, events, send_on_delta):
+    """ValueError unless every buffer of a schedule run fits the layout (the kernels' views are
+    unchecked, :mod:`.views`): checked once per call, not per view."""
+    length = values.shape[0]
+    fits = (buffers_fit(params, w_off, b_off, s_off, sizes, batch, length, grads.shape[0], scratch.shape[0])
+            and back.shape[0] == params.shape[0] and acts.shape[0] == length and preds.shape[0] == length
+            and errors.shape[0] == length and feedback.shape[0] == length)
+    n_out = sizes[sizes.shape[0] - 1]
+    fits = fits and predicted.shape[0] == batch and predicted.shape[1] == n_out
+    fits = fits and target.shape[0] == batch and target.shape[1] == n_out
+    if send_on_delta:
+        fits = fits and events_fit(events, params.shape[0], length, sizes)
+    if not fits:
+        raise ValueError("schedule kernel: a buffer does not fit the circuit's layout (sizes, offsets, batch)")
+
+
 def _schedule_loop(send_on_delta: bool):
     """The schedule interpreter, compiled for dense ticks (``send_on_delta`` False) or for
     send-on-delta messages: ``send_on_delta`` is a constant of the closure, so numba drops the other
@@ -232,6 +251,10 @@ def _schedule_loop(send_on_delta: bool):
         Returns ``(tick, layer)`` of the first tick whose energy is not finite (that tick's later ops
         did not run), or ``(-1, -1)``.
         """
+        _check_buffers(params, back, w_off, b_off, s_off, sizes, batch, values, acts, preds, errors, feedback,
+                       grads, scratch, predicted, target, events, send_on_delta)
+        if first < 0 or last >= energies.shape[0] or last + 1 >= tick_start.shape[0]:
+            raise ValueError("run_schedule: ticks first..last are outside the schedule or its energies")
         settings, sent, transposed, messages, stale, index, delta, ready = events
         threshold = settings[0]
         relative = settings[1] != 0.0
@@ -397,6 +420,10 @@ def _step_loop(send_on_delta: bool):
         w_off, b_off, s_off, sizes = offsets[0], offsets[1], offsets[2], offsets[3]
         values, acts, preds, errors, feedback = state[0], state[1], state[2], state[3], state[4]
         n_layers = sizes.shape[0] - 1
+        if (state.shape[0] < 5 or x.shape[0] != batch or x.shape[1] != sizes[0] or output.shape[0] != batch
+                or output.shape[1] != sizes[n_layers] or working.shape[0] != params.shape[0]
+                or param_bound.shape[0] < n_layers + 1):
+            raise ValueError("run_step: an input, output or parameter buffer does not fit the circuit's layout")
         x_in = _block(values, s_off, sizes, batch, 0)
         a_in = _block(acts, s_off, sizes, batch, 0)
         for b in range(batch):
