@@ -25,7 +25,7 @@ from .scalar import FASTMATH, const, njit
 from .views import matrix
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fan_out(transposed, w_off, sizes, layer):
     """The transposed copy of ``W_l``: ``(n_{l-1}, n_l)``, row j = the synapses neuron j drives."""
     start = w_off[layer]
