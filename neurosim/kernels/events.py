@@ -33,10 +33,30 @@ def _fan_out(transposed, w_off, sizes, layer):
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _count_senders(now, sent, threshold, relative):
+    """How many neurons send (a compare per neuron; the loop vectorises)."""
+    count = 0
+    if relative:
+        for j in range(now.shape[0]):
+            count += abs(now[j] - sent[j]) > threshold * abs(sent[j])
+    else:
+        for j in range(now.shape[0]):
+            count += abs(now[j] - sent[j]) > threshold
+    return count
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def _senders(now, sent, threshold, relative, index, delta):
     """The neurons of one sample that send: their indices in ``index[:n]`` and deltas in
     ``delta[:n]``; ``sent`` takes their new value. Returns ``n``. A NaN never sends (the energy
-    check reports it where it arises)."""
+    check reports it where it arises).
+
+    The compaction (a store per neuron at a running index) does not vectorise, the count does (about
+    10x faster per neuron), so a population is counted first: one that is quiet on a tick costs a
+    compare per neuron. (Counting chunk by chunk and compacting only the chunks that send was
+    slower whenever more than one chunk in eight sent.)"""
+    if _count_senders(now, sent, threshold, relative) == 0:
+        return 0
     n = 0
     if relative:
         for j in range(now.shape[0]):
