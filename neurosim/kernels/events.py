@@ -33,15 +33,20 @@ def _fan_out(transposed, w_off, sizes, layer):
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _sends(change, last, threshold, relative):
+    """Whether a neuron whose output moved by ``change`` since it last sent ``last`` sends now (the
+    one place the rule is written; a NaN change never sends)."""
+    if relative:
+        return abs(change) > threshold * abs(last)
+    return abs(change) > threshold
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def _count_senders(now, sent, threshold, relative):
     """How many neurons send (a compare per neuron; the loop vectorises)."""
     count = 0
-    if relative:
-        for j in range(now.shape[0]):
-            count += abs(now[j] - sent[j]) > threshold * abs(sent[j])
-    else:
-        for j in range(now.shape[0]):
-            count += abs(now[j] - sent[j]) > threshold
+    for j in range(now.shape[0]):
+        count += _sends(now[j] - sent[j], sent[j], threshold, relative)
     return count
 
 
@@ -58,19 +63,10 @@ def _senders(now, sent, threshold, relative, index, delta):
     if _count_senders(now, sent, threshold, relative) == 0:
         return 0
     n = 0
-    if relative:
-        for j in range(now.shape[0]):
-            change = now[j] - sent[j]
-            send = abs(change) > threshold * abs(sent[j])
-            index[n] = j  # written always, kept only if it sends: no branch to mispredict
-            delta[n] = change
-            sent[j] = now[j] if send else sent[j]
-            n += send
-        return n
     for j in range(now.shape[0]):
         change = now[j] - sent[j]
-        send = abs(change) > threshold
-        index[n] = j
+        send = _sends(change, sent[j], threshold, relative)
+        index[n] = j  # written always, kept only if it sends: no branch to mispredict
         delta[n] = change
         sent[j] = now[j] if send else sent[j]
         n += send

@@ -53,14 +53,14 @@ mutant("kernels-sigmoid-derivative", "neurosim/kernels/scalar.py",
        tests=KERNEL_TESTS)
 
 mutant("kernels-events-threshold-inclusive", "neurosim/kernels/events.py",
-       find="        send = abs(change) > threshold\n",
-       replace="        send = abs(change) >= threshold\n",
+       find="    return abs(change) > threshold\n",
+       replace="    return abs(change) >= threshold\n",
        description="send-on-delta sends when the change equals the threshold (a silent neuron sends 0)",
        tests=["tests/test_events.py", "tests/test_oracles_counts.py"])
 
 mutant("kernels-events-relative-ignored", "neurosim/kernels/events.py",
-       find="send = abs(change) > threshold * abs(sent[j])",
-       replace="send = abs(change) > threshold",
+       find="return abs(change) > threshold * abs(last)",
+       replace="return abs(change) > threshold",
        description="relative send-on-delta compares the change with the bare threshold",
        tests=["tests/test_events.py", "tests/test_oracles_counts.py"])
 
@@ -75,3 +75,15 @@ mutant("kernels-reference-relax-sign", "neurosim/kernels/reference.py",
        replace="x = x + gamma * (state.errors[layer] + activations.derivative(activation, x) * fb[layer])",
        description="NumPy reference of the IL tick adds the error instead of subtracting it",
        tests=["tests/test_kernels.py", "tests/test_fused_step.py"])
+
+mutant("kernels-view-row-stride", "neurosim/kernels/views.py",
+       find="strides=cgutils.pack_array(builder, [builder.mul(n_cols, itemsize), itemsize]),",
+       replace="strides=cgutils.pack_array(builder, [builder.mul(n_rows, itemsize), itemsize]),",
+       description="the hand-built 2-D view steps a row by the row count instead of the row length",
+       tests=["tests/test_kernels.py"])
+
+mutant("kernels-buffers-unaligned", "neurosim/kernels/layout.py",
+       find="    start = -raw.ctypes.data % ALIGNMENT\n",
+       replace="    start = 0\n",
+       description="buffers meant to start on a cache line start wherever NumPy put them",
+       tests=["tests/test_kernels.py"])
