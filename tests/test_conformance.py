@@ -196,10 +196,11 @@ def test_scheduled_variants_train_conv_and_rnn(name, kind):
 
 
 @pytest.mark.parametrize("name", ["seqil", "ilprox", "ipc"])
-@pytest.mark.parametrize("batch", [1, 20])
+@pytest.mark.parametrize("batch", [1, 3, 20])
 def test_fused_sgd_step_equals_compute_then_sgd(name, batch):
     """The scheduled variants' fused SGD step (update written straight into the weights) against
-    compute() followed by the optimiser, float64."""
+    compute() followed by the optimiser, float64. (iPC's fused step below BLAS_MIN_BATCH also runs
+    its learn-then-predict of W_1 as one pass.)"""
     reference = _network("dense")
     fused = _network("dense")
     rng = np.random.default_rng(batch)
@@ -212,6 +213,26 @@ def test_fused_sgd_step_equals_compute_then_sgd(name, batch):
     assert fused_step.grads is None  # the fused path ran
     assert _relative(fused.params, reference.params) < 1e-12
     assert fused_step.loss == pytest.approx(step.loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_learn_then_predict_in_one_pass_equals_the_two_ops(batch):
+    """iPC's learn of W_1 next to its prediction runs as one pass over W_1 in the fused SGD step
+    when W_1 is large (kernels.schedule.FUSE_MIN_WEIGHTS); it must equal compute() then SGD."""
+    from neurosim.kernels.schedule import FUSE_MIN_WEIGHTS
+
+    sizes = [300, 256, 4, 3]
+    assert sizes[0] * sizes[1] >= FUSE_MIN_WEIGHTS and sizes[1] * sizes[2] < FUSE_MIN_WEIGHTS
+    reference, fused = (ns.mlp(sizes, seed=3, dtype="float64") for _ in range(2))
+    rng = np.random.default_rng(batch)
+    x, y = rng.normal(size=(batch, sizes[0])), np.eye(3)[rng.integers(0, 3, batch)]
+    variant = ns.variant("ipc", T=4, lr_weights=0.05)
+    step = variant.compute(reference, x, y)
+    ns.optim.SGD(lr=0.1).step(reference, step.grads)
+    fused_step = ns.Trainer(fused, ns.variant("ipc", T=4, lr_weights=0.05), ns.optim.SGD(lr=0.1)).step(x, y)
+    assert fused_step.grads is None
+    assert _relative(fused.params, reference.params) < 1e-12
+    assert not np.array_equal(fused.params, ns.mlp(sizes, seed=3, dtype="float64").params)
 
 
 @pytest.mark.parametrize("name", ["seqil", "ilprox", "ipc"])

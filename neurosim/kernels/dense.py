@@ -154,6 +154,58 @@ def _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _learn_and_predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer, rate,
+                             values, acts, preds, errors, feedback, with_feedback):
+    """``W_l += rate e_l^T a_{l-1}``, ``b_l += rate sum_b e_l`` and then :func:`_predict_layer`,
+    in one pass over ``W_l`` (below ``BLAS_MIN_BATCH``): each block of four rows is updated with
+    every sample's term (from the errors before the prediction) and then predicts from its new
+    values while it is in cache. The same arithmetic as the two ops in turn, row by row."""
+    W = _weight(params, w_off, sizes, layer)
+    Wb = _weight(back, w_off, sizes, layer)
+    bias = _bias(params, b_off, sizes, layer)
+    a_in = _block(acts, s_off, sizes, batch, layer - 1)
+    x = _block(values, s_off, sizes, batch, layer)
+    mu = _block(preds, s_off, sizes, batch, layer)
+    e = _block(errors, s_off, sizes, batch, layer)
+    n_out, n_in = W.shape
+    fb = _block(feedback, s_off, sizes, batch, layer - 1)
+    if with_feedback:
+        fb[:, :] = 0.0
+    i = 0
+    while i < n_out:
+        stop = min(i + 4, n_out)
+        for row in range(i, stop):  # the Hebbian term of these rows, as _hebbian_add forms it
+            for b in range(batch):
+                coeff = rate * e[b, row]
+                for j in range(n_in):
+                    W[row, j] += coeff * a_in[b, j]
+            total = const(0.0, rate)
+            for b in range(batch):
+                total += e[b, row]
+            bias[row] += rate * total
+        for b in range(batch):
+            a_row, fb_row = a_in[b], fb[b]
+            if stop - i == 4:
+                s0, s1, s2, s3 = _dot_rows4(W, i, a_row, bias)
+                mu[b, i], mu[b, i + 1], mu[b, i + 2], mu[b, i + 3] = s0, s1, s2, s3
+                e0, e1, e2, e3 = x[b, i] - s0, x[b, i + 1] - s1, x[b, i + 2] - s2, x[b, i + 3] - s3
+                e[b, i], e[b, i + 1], e[b, i + 2], e[b, i + 3] = e0, e1, e2, e3
+                if with_feedback:
+                    for j in range(n_in):
+                        fb_row[j] += e0 * Wb[i, j] + e1 * Wb[i + 1, j] + e2 * Wb[i + 2, j] + e3 * Wb[i + 3, j]
+            else:
+                for row in range(i, stop):
+                    s = _dot_row(W, row, a_row, bias)
+                    mu[b, row] = s
+                    err = x[b, row] - s
+                    e[b, row] = err
+                    if with_feedback:
+                        for j in range(n_in):
+                            fb_row[j] += err * Wb[row, j]
+        i = stop
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def _feedback_layer(back, w_off, s_off, sizes, batch, layer, errors, feedback):
     """feedback_{l-1} = e_l B_l (``back`` laid out like ``params``; ``B_l = W_l`` when it is ``params``)."""
     W = _weight(back, w_off, sizes, layer)

@@ -11,12 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 from .dense import (BLAS_MIN_BATCH, _block, _feedback_layer, _feedforward, _first_nonfinite_layer,
+                    _learn_and_predict_layer,
                     _predict_layer, _update_bound, _update_stays_finite, _weight)
 from .events import feedback_events, forget_rows, predict_events, refeed, repredict, start_events
 from .views import buffers_fit, events_fit, matrix
 from .scalar import FASTMATH, activate, activate_deriv_given, const, finite, njit, tanh
 
 PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXED, RESET, DELTA = range(11)
+
+# A ``learn l`` op followed by ``predict l`` runs as one pass over W_l (below BLAS_MIN_BATCH) when
+# W_l has at least this many entries. Measured with iPC at batch 1, float32: 784-512-512-10 steps
+# 12% faster fused (W_1 does not stay in cache between two passes); 64-128-128-10 steps 7% slower
+# (W_1 stays in cache, and the separate loops are tighter).
+FUSE_MIN_WEIGHTS = 65536
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -259,8 +266,11 @@ def _schedule_loop(send_on_delta: bool):
         threshold = settings[0]
         relative = settings[1] != 0.0
         presynaptic = sent[0] if send_on_delta else acts
+        fused = -1  # a predict op already run together with the learn op before it
         for tick in range(first, last + 1):
             for k in range(tick_start[tick], tick_start[tick + 1]):
+                if k == fused:
+                    continue
                 op = code[k, 0]
                 layer = code[k, 1]
                 if op == PREDICT and send_on_delta:
@@ -308,6 +318,14 @@ def _schedule_loop(send_on_delta: bool):
                         scale = scale / _presynaptic_norm(s_off, sizes, batch, layer, presynaptic, args[k, 1])
                     _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, const(scale, values[0]),
                                  errors, presynaptic, grads, scratch)
+                elif (op == LEARN and not send_on_delta and batch < BLAS_MIN_BATCH and grads.shape[0] == 0
+                      and sizes[layer] * sizes[layer - 1] >= FUSE_MIN_WEIGHTS
+                      and k + 1 < tick_start[tick + 1] and code[k + 1, 0] == PREDICT and code[k + 1, 1] == layer):
+                    # learn l, then predict l: one pass over W_l instead of two (same arithmetic)
+                    _learn_and_predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
+                                             const(args[k, 0] / batch, values[0]), values, acts, preds, errors,
+                                             feedback, code[k + 1, 2] == 1 and layer >= 2)
+                    fused = k + 1
                 elif op == LEARN:
                     rate = const(args[k, 0] / batch, values[0])
                     _hebbian_add(params, w_off, b_off, s_off, sizes, batch, layer, rate, errors, presynaptic,

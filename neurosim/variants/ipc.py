@@ -63,10 +63,13 @@ class IPC(SmallBlas, FeedbackPathway, Scheduled):
             if tick == 1:  # later ticks got theirs with the last tick's predictions (same W, same e)
                 for layer in range(2, L + 1):
                     schedule.feedback(layer)
-            for layer in range(1, L + 1):
+            for layer in range(2, L + 1):
                 schedule.learn(layer, self.hyper["lr_weights"])
             for layer in range(1, L):
                 schedule.relax(layer, self.hyper["gamma"])
+            # W_1's term reads e_1 and the clamped input, which the relaxation leaves alone, so it
+            # is taken next to the prediction it feeds: the compiled loop then reads W_1 once for both
+            schedule.learn(1, self.hyper["lr_weights"])
             for layer in range(1, L + 1):
                 schedule.predict(layer, with_feedback=True)
             schedule.energy()

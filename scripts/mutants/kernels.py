@@ -87,3 +87,9 @@ mutant("kernels-buffers-unaligned", "neurosim/kernels/layout.py",
        replace="    start = 0\n",
        description="buffers meant to start on a cache line start wherever NumPy put them",
        tests=["tests/test_kernels.py"])
+
+mutant("kernels-learn-predict-no-bias", "neurosim/kernels/dense.py",
+       find="            bias[row] += rate * total\n",
+       replace="            bias[row] += 0.0 * total\n",
+       description="the one-pass learn-then-predict leaves the bias out of the Hebbian update",
+       tests=["tests/test_conformance.py"])
