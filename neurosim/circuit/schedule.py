@@ -20,7 +20,8 @@ is the layer; ``a_l = phi(x_l)``; ``B_l`` the feedback matrices, ``W_l`` for sym
     hebbian l, scale     grads_l += (scale / B) e_l^T T_l(a_{l-1})  (and the bias term (scale / B) sum_b e_l)
                          with ``normalise`` (eps): divided by n_l = mean_b ||a_{l-1}||^2 + 1 + eps
     learn l, lr          dW = (1/B) e_l^T T_l(a_{l-1}):  W_l += lr dW,  grads_l -= dW  (weights move
-                         during inference, on the working parameters)
+                         during inference, on the working parameters; directly followed by
+                         ``predict l``, the compiled loop makes one pass over a large W_l for both)
     soft_target          x_L = s(mu_L) blended with y,  e_L = x_L - s(mu_L);  s = softmax ("ce") or
                          the identity ("mse"); blend "mix" (pi): (1 - pi) y + pi s;  "nlms" (alpha,
                          eps): (s + w y) / (1 + w),  w = alpha (mean_b ||a_{L-1}||^2 + c + eps) with
