@@ -98,6 +98,32 @@ def _predict_sample(W, bias, a_row, mu_row, track):
     return squares
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _predict_rows(W, Wb, bias, first, stop, a_row, x_row, mu_row, e_row, fb_row, with_feedback):
+    """Rows ``first..stop-1`` of one sample (four at a time, then one by one):
+    mu_i = W_i a_row + b_i, e_i = x_i - mu_i and, ``with_feedback``, fb_row += e_i Wb_i."""
+    n_in = W.shape[1]
+    i = first
+    while i + 4 <= stop:
+        s0, s1, s2, s3 = _dot_rows4(W, i, a_row, bias)
+        mu_row[i], mu_row[i + 1], mu_row[i + 2], mu_row[i + 3] = s0, s1, s2, s3
+        e0, e1, e2, e3 = x_row[i] - s0, x_row[i + 1] - s1, x_row[i + 2] - s2, x_row[i + 3] - s3
+        e_row[i], e_row[i + 1], e_row[i + 2], e_row[i + 3] = e0, e1, e2, e3
+        if with_feedback:
+            for j in range(n_in):
+                fb_row[j] += e0 * Wb[i, j] + e1 * Wb[i + 1, j] + e2 * Wb[i + 2, j] + e3 * Wb[i + 3, j]
+        i += 4
+    while i < stop:
+        s = _dot_row(W, i, a_row, bias)
+        mu_row[i] = s
+        err = x_row[i] - s
+        e_row[i] = err
+        if with_feedback:
+            for j in range(n_in):
+                fb_row[j] += err * Wb[i, j]
+        i += 1
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
                    values, acts, preds, errors, feedback, with_feedback):
@@ -133,24 +159,7 @@ def _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
     fb = _block(feedback, s_off, sizes, batch, layer - 1)
     fb[:, :] = 0.0
     for b in range(batch):
-        a_row, fb_row = a_in[b], fb[b]
-        i = 0
-        while i + 4 <= n_out:
-            s0, s1, s2, s3 = _dot_rows4(W, i, a_row, bias)
-            mu[b, i], mu[b, i + 1], mu[b, i + 2], mu[b, i + 3] = s0, s1, s2, s3
-            e0, e1, e2, e3 = x[b, i] - s0, x[b, i + 1] - s1, x[b, i + 2] - s2, x[b, i + 3] - s3
-            e[b, i], e[b, i + 1], e[b, i + 2], e[b, i + 3] = e0, e1, e2, e3
-            for j in range(n_in):
-                fb_row[j] += e0 * Wb[i, j] + e1 * Wb[i + 1, j] + e2 * Wb[i + 2, j] + e3 * Wb[i + 3, j]
-            i += 4
-        while i < n_out:
-            s = _dot_row(W, i, a_row, bias)
-            mu[b, i] = s
-            err = x[b, i] - s
-            e[b, i] = err
-            for j in range(n_in):
-                fb_row[j] += err * Wb[i, j]
-            i += 1
+        _predict_rows(W, Wb, bias, 0, n_out, a_in[b], x[b], mu[b], e[b], fb[b], True)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -184,24 +193,7 @@ def _learn_and_predict_layer(params, back, w_off, b_off, s_off, sizes, batch, la
                 total += e[b, row]
             bias[row] += rate * total
         for b in range(batch):
-            a_row, fb_row = a_in[b], fb[b]
-            if stop - i == 4:
-                s0, s1, s2, s3 = _dot_rows4(W, i, a_row, bias)
-                mu[b, i], mu[b, i + 1], mu[b, i + 2], mu[b, i + 3] = s0, s1, s2, s3
-                e0, e1, e2, e3 = x[b, i] - s0, x[b, i + 1] - s1, x[b, i + 2] - s2, x[b, i + 3] - s3
-                e[b, i], e[b, i + 1], e[b, i + 2], e[b, i + 3] = e0, e1, e2, e3
-                if with_feedback:
-                    for j in range(n_in):
-                        fb_row[j] += e0 * Wb[i, j] + e1 * Wb[i + 1, j] + e2 * Wb[i + 2, j] + e3 * Wb[i + 3, j]
-            else:
-                for row in range(i, stop):
-                    s = _dot_row(W, row, a_row, bias)
-                    mu[b, row] = s
-                    err = x[b, row] - s
-                    e[b, row] = err
-                    if with_feedback:
-                        for j in range(n_in):
-                            fb_row[j] += err * Wb[row, j]
+            _predict_rows(W, Wb, bias, i, stop, a_in[b], x[b], mu[b], e[b], fb[b], with_feedback)
         i = stop
 
 
