@@ -218,21 +218,24 @@ def test_fused_sgd_step_equals_compute_then_sgd(name, batch):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_learn_then_predict_in_one_pass_equals_the_two_ops(batch):
     """iPC's learn of W_1 next to its prediction runs as one pass over W_1 in the fused SGD step
-    when W_1 is large (kernels.schedule.FUSE_MIN_WEIGHTS); it must equal compute() then SGD."""
+    when W_1 is large (kernels.schedule.FUSE_MIN_WEIGHTS); it must equal compute() then SGD, on the
+    numba loop (the two ops apart) and on the NumPy reference backend."""
     from neurosim.kernels.schedule import FUSE_MIN_WEIGHTS
 
     sizes = [300, 256, 4, 3]
     assert sizes[0] * sizes[1] >= FUSE_MIN_WEIGHTS and sizes[1] * sizes[2] < FUSE_MIN_WEIGHTS
-    reference, fused = (ns.mlp(sizes, seed=3, dtype="float64") for _ in range(2))
     rng = np.random.default_rng(batch)
     x, y = rng.normal(size=(batch, sizes[0])), np.eye(3)[rng.integers(0, 3, batch)]
-    variant = ns.variant("ipc", T=4, lr_weights=0.05)
-    step = variant.compute(reference, x, y)
-    ns.optim.SGD(lr=0.1).step(reference, step.grads)
+    fused = ns.mlp(sizes, seed=3, dtype="float64")
     fused_step = ns.Trainer(fused, ns.variant("ipc", T=4, lr_weights=0.05), ns.optim.SGD(lr=0.1)).step(x, y)
     assert fused_step.grads is None
-    assert _relative(fused.params, reference.params) < 1e-12
     assert not np.array_equal(fused.params, ns.mlp(sizes, seed=3, dtype="float64").params)
+    for backend in ("numba", "numpy"):
+        reference = ns.mlp(sizes, seed=3, dtype="float64")
+        with ns.backends.use(backend):
+            step = ns.variant("ipc", T=4, lr_weights=0.05).compute(reference, x, y)
+        ns.optim.SGD(lr=0.1).step(reference, step.grads)
+        assert _relative(fused.params, reference.params) < 1e-12, backend
 
 
 @pytest.mark.parametrize("name", ["seqil", "ilprox", "ipc"])
