@@ -608,3 +608,31 @@ def test_kernel_entry_points_refuse_buffers_that_do_not_fit_the_layout():
     from neurosim.circuit import ops
     with pytest.raises(ValueError, match="does not fit a network"):
         ops.feedback(ns.mlp([5, 6, 3], seed=0), ws, 2)
+
+
+def test_matrix_view_falls_back_to_reshape_if_numba_moves_its_array_helpers(tmp_path):
+    """views.matrix builds views with numba internals; without them it must still work (reshape)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import builtins
+        real_import = builtins.__import__
+        def blocked(name, globals=None, locals=None, fromlist=(), level=0):
+            if name == "numba.np.arrayobj" and globals and globals.get("__name__") == "neurosim.kernels.views":
+                raise ImportError("moved")
+            return real_import(name, globals, locals, fromlist, level)
+        builtins.__import__ = blocked
+        import numpy as np
+        from numba import njit
+        from neurosim.kernels import views
+        assert views.intrinsic is None
+        view = njit(lambda flat: views.matrix(flat, 3, 4))(np.arange(12.0))
+        assert view.shape == (3, 4) and np.array_equal(view, np.arange(12.0).reshape(3, 4))
+        print("ok")
+    """)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -3,21 +3,25 @@
 The kernels keep every layer in flat buffers (:mod:`.layout`) and take ``(B, n_l)`` and
 ``(n_l, n_{l-1})`` views of them on every op. numba's ``flat.reshape((rows, cols))`` serves any
 layout: it normalises the shape and calls a C helper to work out the strides, about 15 ns a view
-(30 ns through a helper function) -- at batch 1 a few hundred ns per op, a large share of a tick
-whose own work is a few hundred multiply-adds. :func:`matrix` builds the C-contiguous view of a
-C-contiguous 1-D slice directly (shape and strides written, nothing called).
+(30 ns through a helper function) -- at batch 1 a few hundred ns per op, about a third of a tick
+of the digits MLP. :func:`matrix` builds the C-contiguous view of a C-contiguous 1-D slice directly
+(shape and strides written, nothing called). It uses numba's array-building helpers
+(``numba.np.arrayobj``); should a numba release move them, :func:`matrix` falls back to ``reshape``
+(slower, same results).
 """
 from __future__ import annotations
 
-from numba.core import cgutils, types
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
-
 from .scalar import njit
 
+try:
+    from numba.core import cgutils, types
+    from numba.core.imputils import impl_ret_borrowed
+    from numba.extending import intrinsic
+    from numba.np.arrayobj import make_array, populate_array
+except ImportError:  # pragma: no cover - numba internals moved; see the module docstring
+    intrinsic = None
 
-@intrinsic
+
 def _c_contiguous_matrix(typingctx, flat, rows, cols):
     """The ``(rows, cols)`` C-contiguous view of a C-contiguous 1-D array of ``rows * cols``
     entries (unchecked: see :func:`matrix`)."""
@@ -42,13 +46,21 @@ def _c_contiguous_matrix(typingctx, flat, rows, cols):
     return matrix_type(flat, rows, cols), codegen
 
 
-@njit(cache=True, inline="always")
-def matrix(flat, rows, cols):
-    """``flat.reshape((rows, cols))`` as a view, for a C-contiguous 1-D ``flat`` of exactly
-    ``rows * cols`` entries -- which is not checked here: a check that can raise keeps numba from
-    pruning the view's reference counting (about 25 ns a view). The kernels take their views of
-    buffers whose lengths the entry points check once per call (:func:`buffers_fit`)."""
-    return _c_contiguous_matrix(flat, rows, cols)
+if intrinsic is not None:
+    _c_contiguous_matrix = intrinsic(_c_contiguous_matrix)
+
+    @njit(cache=True, inline="always")
+    def matrix(flat, rows, cols):
+        """``flat.reshape((rows, cols))`` as a view, for a C-contiguous 1-D ``flat`` of exactly
+        ``rows * cols`` entries -- which is not checked here: a check that can raise keeps numba
+        from pruning the view's reference counting (about 25 ns a view). The kernels take their
+        views of buffers whose lengths the entry points check once per call (:func:`buffers_fit`)."""
+        return _c_contiguous_matrix(flat, rows, cols)
+else:  # pragma: no cover
+    @njit(cache=True, inline="always")
+    def matrix(flat, rows, cols):
+        """``flat.reshape((rows, cols))``: numba's own reshape, where its array helpers moved."""
+        return flat.reshape((rows, cols))
 
 
 @njit(cache=True)
