@@ -66,12 +66,31 @@ def all_finite(array) -> bool:
     return bool(np.isfinite(array).all())
 
 
+_DTYPES = {}
+
+
 def check_array(value, name: str, shape: tuple, dtype: str) -> np.ndarray:
     """A real-valued, finite, non-empty array of the given shape (``None`` = any size), as ``dtype``.
 
     Integer and float inputs are converted; complex, boolean, object and string arrays are a
     TypeError.
     """
+    want = _DTYPES.get(dtype)
+    if want is None:
+        want = _DTYPES[dtype] = np.dtype(dtype)
+    # An array that needs no conversion (every training step's batch): only its shape and values
+    # are looked at. Anything else takes the checks below, which name what is wrong.
+    if (type(value) is np.ndarray and value.dtype == want and value.ndim == len(shape) and value.size
+            and value.flags.c_contiguous):
+        fits = True
+        for got, want_size in zip(value.shape, shape):
+            if want_size is not None and got != want_size:
+                fits = False
+                break
+        if fits:
+            if not all_finite(value):
+                raise ValueError(f"{name} contains NaN or Inf")
+            return value
     if not isinstance(value, np.ndarray):
         try:
             value = np.asarray(value)

@@ -329,3 +329,41 @@ def test_all_finite_raises_no_floating_point_error_where_numpy_would():
     with np.errstate(all="raise"):
         assert not all_finite(np.array([np.nan, 1.0], dtype="float32"))
         assert all_finite(np.full(4, np.finfo("float32").max, dtype="float32"))
+
+
+def test_check_array_takes_a_ready_batch_as_it_is_and_still_checks_its_values():
+    """A batch already of the right dtype, shape and layout is returned itself (no copy); its shape
+    and values are checked all the same, with the messages of the full checks."""
+    from neurosim.validation import check_array
+
+    x = np.ones((3, 4), dtype="float32")
+    assert check_array(x, "x", (None, 4), "float32") is x
+    assert check_array(x.astype(int), "x", (None, 4), "float32").dtype == np.float32
+    assert check_array(x.T, "x", (None, 3), "float32").flags.c_contiguous
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 5\), got \(3, 4\) \(axis 1 is 4"):
+        check_array(x, "x", (None, 5), "float32")
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
+        check_array(x, "x", (None, 4, 1), "float32")
+    with pytest.raises(ValueError, match="empty batch"):
+        check_array(x[:0], "x", (None, 4), "float32")
+    for bad in (np.nan, np.inf):
+        poisoned = x.copy()
+        poisoned[2, 3] = bad
+        with pytest.raises(ValueError, match="y contains NaN or Inf"):
+            check_array(poisoned, "y", (None, 4), "float32")
+
+
+def test_a_variant_checks_each_network_it_meets(no_kernels):
+    """A network that passed a variant's checks is not checked again on every step, but every new
+    network is: copi refuses a convolutional network after training a dense one."""
+    from neurosim.layers import Conv2d, Dense, Flatten
+
+    variant = ns.variant("copi")
+    dense_net = ns.mlp([4, 3, 2], seed=0)
+    for _ in range(2):
+        variant.check_network_once(dense_net)
+    conv = ns.Network([Conv2d(1, 2, 3), Flatten(), Dense(2 * 3 * 3, 2)], input_shape=(1, 5, 5), seed=0)
+    with pytest.raises(ValueError, match="copi"):
+        variant.prepare(conv, np.zeros((1, 1, 5, 5)), np.zeros((1, 2)))
+    with pytest.raises(TypeError, match="net must be a neurosim Network"):
+        variant.prepare([4, 3, 2], np.zeros((1, 4)), np.zeros((1, 2)))

@@ -521,7 +521,7 @@ class Run:
             plan = self._step_plan(learn)
             ws.__dict__.setdefault("_step_plans", {})[key] = plan
         (_, last, at_end, code, args, tick_start, learn_code, learn_args, learn_first, learn_last,
-         needs_grads, scratch, predicted, bound, limit, feedforward_template, offsets) = plan
+         needs_grads, scratch, predicted, bound, limit, feedforward_template, offsets, counted) = plan
         output = np.empty((ws.batch, net.n_outputs), dtype=net.params.dtype)
         grads = self.grads if needs_grads else _NO_GRADS[net.params.dtype]
         back = self.params if self.back is None else self.back
@@ -536,6 +536,10 @@ class Run:
             offsets, ws.batch, net.act_code, ws.state, grads, scratch, predicted, self.energies, output, bound,
             self._kernel_events(net.params.dtype))
         counter = counting.sink()
+        if counter is not None and status == 0 and self._event_buffers is None:
+            for template, start, stop in counted:  # the usual case, from the plan: no lookups
+                counter.record_ticks(template, start, stop)
+            return 0, int(tick), int(layer), float(loss), output
         if counter is not None:
             counter.record_ticks(feedforward_template, 0, 0)
         if status != 3:
@@ -560,9 +564,12 @@ class Run:
         scratch, predicted = self._workspace_buffers()
         bound = np.zeros(net.n_layers + 1)
         offsets = np.stack([net.w_off, net.b_off, ws.s_off, ws.sizes]).astype(np.int64)
+        feedforward_template = _feedforward_template(net, ws)
+        # what a step that ran to the end records: the feed-forward pass, then every tick
+        counted = [(feedforward_template, 0, 0), *schedule.plan(net, ws.batch, 0, last)]
         return (schedule, last, at_end, code, args, tick_start, learn_code, learn_args, learn_first,
                 learn_last, needs_grads, scratch, predicted, bound, _SAFE_LIMIT[net.params.dtype],
-                _feedforward_template(net, ws), offsets)
+                feedforward_template, offsets, counted)
 
     def _kernel_events(self, dtype) -> tuple:
         return dense_events(dtype) if self._event_buffers is None else self._event_buffers

@@ -22,6 +22,9 @@ class Scheduled(Variant):
     """Base of the variants defined by a schedule (see the module docstring)."""
 
     has_ticks = True
+    # Every population's errors go down through W_l^T; FeedbackPathway overrides it with a property.
+    # (A class attribute, so that asking costs no miss through Variant.__getattr__.)
+    feedback_kind = "symmetric"
 
     def build_schedule(self, net) -> Schedule:
         raise NotImplementedError
@@ -43,7 +46,7 @@ class Scheduled(Variant):
 
     def check_network(self, net) -> None:
         super().check_network(net)
-        if getattr(self, "feedback_kind", "symmetric") != "symmetric":
+        if self.feedback_kind != "symmetric":
             require_dense(self, net, f"feedback={self.feedback_kind!r} keeps one matrix B_l per dense "
                                      f"layer; use feedback='symmetric'")
 
@@ -53,7 +56,8 @@ class Scheduled(Variant):
         return self.schedule(net)
 
     def _new_run(self, net, ws, y, grads=None, schedule=None, events=None) -> Run:
-        back = self.feedback_params(net) if hasattr(self, "feedback_params") else None
+        # looked up on the class: a miss on the instance goes through Variant.__getattr__ and raises
+        back = self.feedback_params(net) if hasattr(type(self), "feedback_params") else None
         return Run(schedule or self.schedule(net), net, ws, y, back=back, grads=grads, events=events)
 
     # -- tick protocol -------------------------------------------------------------------------
@@ -111,7 +115,7 @@ class Scheduled(Variant):
         """The step and the plain-SGD update ``theta -= lr * grads`` in one compiled call (numba
         backend, dense network, fixed feedback), applied only if every new parameter is finite.
         ``None`` where it does not apply (the trainer then runs ``compute`` and the optimiser)."""
-        if getattr(self, "feedback_kind", "symmetric") == "learned" or not getattr(net, "is_dense", False):
+        if self.feedback_kind == "learned" or not getattr(net, "is_dense", False):
             return None
         events = resolve_events(events, self)
         x, y, ws = self.prepare(net, x, y)
