@@ -26,7 +26,12 @@ PREDICT, ERROR, FEEDBACK, RELAX, HEBBIAN, LEARN, SOFT_TARGET, ENERGY, RELAX_FIXE
 FUSE_MIN_WEIGHTS = 65536
 
 
-@njit(cache=True, fastmath=FASTMATH)
+# The elementwise ops (relax, error, delta, energy) are inlined into the schedule loop at the numba
+# level: a call with a dozen array arguments costs about as much as the loop itself over a layer of
+# 128 neurons. Measured at 64-128-128-10, batch 1, float32: IL's tick 1.50 -> 1.31 us dense and
+# 1.41 -> 1.14 us under send-on-delta with nothing sent; the cold compile did not grow (26 s against
+# 28-29.5 s side by side: fewer signatures to compile).
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _relax_layer(s_off, sizes, batch, layer, act_code, rate, error_gain, values, acts, errors, feedback):
     """x_l += rate (-g e_l + f'(x_l) * fb_l);  a_l = f(x_l)  (g = ``error_gain``)."""
     start = s_off[layer]
@@ -48,7 +53,7 @@ def _relax_layer(s_off, sizes, batch, layer, act_code, rate, error_gain, values,
         a[k] = activate(act_code, v)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _relax_front(s_off, sizes, batch, layer, act_code, rate, values, acts, feedback):
     """x_l += rate f'(x_l) * fb_l: the relaxation from a zero error, a_l left as it was."""
     start = s_off[layer]
@@ -59,7 +64,7 @@ def _relax_front(s_off, sizes, batch, layer, act_code, rate, values, acts, feedb
         x[k] = v + rate * (activate_deriv_given(act_code, v, a[k]) * fb[k])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, feedback):
     """e_l = f'(x_l) * fb_l (BP's step down one layer)."""
     start = s_off[layer]
@@ -69,7 +74,7 @@ def _delta_layer(s_off, sizes, batch, layer, act_code, values, acts, errors, fee
         e[k] = activate_deriv_given(act_code, x[k], a[k]) * fb[k]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _relax_fixed_layer(s_off, sizes, batch, layer, act_code, rate, values, acts, preds, errors, feedback):
     """x_l += rate (-e_l + f'(mu_l) * fb_l); mu_l and a_l = f(mu_l) stay at their feed-forward values."""
     start = s_off[layer]
@@ -80,7 +85,7 @@ def _relax_fixed_layer(s_off, sizes, batch, layer, act_code, rate, values, acts,
         x[k] = x[k] + rate * (-e[k] + gain * fb[k])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _error_layer(s_off, sizes, batch, layer, values, preds, errors):
     start = s_off[layer]
     stop = start + batch * sizes[layer]
@@ -186,7 +191,7 @@ def _soft_target(s_off, sizes, batch, mode, blend, value, eps, norm_bias, target
             e[b, i] = v - s
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _energy(s_off, sizes, batch, mode, values, preds, errors):
     """1/2 sum_{l<L} ||e_l||^2 + the output term (mode 0: 1/2 ||e_L||^2; 1: cross-entropy), batch mean."""
     n_layers = sizes.shape[0] - 1
