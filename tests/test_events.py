@@ -320,3 +320,27 @@ def test_il_with_events_matches_the_model_written_by_hand(backend):
             grads = ns.variant("il", T=7, gamma=0.2).gradients(net, x, y, events=SendOnDelta(threshold))
         expected = _il_with_events_by_hand(net, x, y, 7, 0.2, threshold)
         assert np.max(np.abs(_flat(grads) - _flat(expected))) < 1e-12, threshold
+
+
+@pytest.mark.parametrize("name", ["il", "seqil", "fpa", "ipc", "ilprox", "zil"])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_running_totals_sum_the_messages_as_the_detailed_counter_does(name, backend):
+    """The running totals add a step's messages in one summary (recomputations after iPC's weight
+    moves included); the detailed counter forms every event. They agree kernel by kernel, for a
+    training step (the fused path) as for compute."""
+    net = ns.mlp([5, 7, 6, 3], activation="tanh", seed=1)
+    x, y = _batch_for(net, 2)
+    variant = ns.variant(name)
+    events = SendOnDelta(0.01)
+    with ns.backends.use(backend):
+        for run in (lambda n: variant.compute(n, x, y, events=events),
+                    lambda n: ns.Trainer(n, variant, ns.optim.SGD(lr=1e-3), events=events).step(x, y)):
+            with ns.counting.count() as counter:
+                run(net.copy())
+            ns.counting.reset_totals()
+            run(net.copy())
+            totals = ns.counting.totals().by_kernel()
+            detailed = counter.by_kernel()
+            assert sum(row["messages"] for row in detailed.values()) > 0
+            for kernel in detailed:
+                assert totals[kernel] == detailed[kernel], kernel

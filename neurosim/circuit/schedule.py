@@ -596,7 +596,6 @@ class Run:
         net, batch = self.net, self.ws.batch
         book = self._event_schedule.event_book(net, batch, self.back is None)
         messages = self._event_buffers[3]
-        local = self.schedule.local_templates(net, batch)
         end = last if stopped_tick < 0 else stopped_tick
         if counting.active() is None:  # the running totals: sums only
             full_end = end if stopped_tick < 0 else end - 1
@@ -607,6 +606,7 @@ class Run:
                 counter.record_ticks(self._local_partial(stopped_tick), stopped_tick, stopped_tick)
             counter.add_later(lambda: book.summary(messages, first, end))
             return
+        local = self.schedule.local_templates(net, batch)
         rows = np.flatnonzero((book.tick >= first) & (book.tick <= end))
         by_tick = {}
         for k in rows:

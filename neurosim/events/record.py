@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.events import message_totals
 from .trace import EventTrace
 
 # Columns of the per-op message counts a backend fills (``messages[k, column]``).
@@ -103,29 +104,22 @@ class EventBook:
     def summary(self, messages: np.ndarray, first: int, last: int) -> dict:
         """``{kernel: [events, macs, ops, messages]}`` of the messages of ticks ``first..last`` (the
         sums of :meth:`row_events` over those rows, without forming them)."""
-        start, stop = np.searchsorted(self.tick, first, "left"), np.searchsorted(self.tick, last, "right")
         cache = self.__dict__.setdefault("_static", {})
-        static = cache.get((start, stop))
-        if static is None:  # what does not depend on the messages, per row range
+        static = cache.get((first, last))
+        if static is None:  # what does not depend on the messages, per tick range
+            start = int(np.searchsorted(self.tick, first, "left"))
+            stop = int(np.searchsorted(self.tick, last, "right"))
             value_rows, error_rows = self.value_sender[start:stop] >= 0, self.error_sender[start:stop] >= 0
-            static = cache[(start, stop)] = (int(value_rows.sum()), int(self.value_ops[start:stop][value_rows].sum()),
-                                             int(error_rows.sum()))
-        value_calls, value_ops, error_calls = static
-        block = messages[start:stop]
+            static = cache[(first, last)] = (start, stop, int(value_rows.sum()),
+                                             int(self.value_ops[start:stop][value_rows].sum()), int(error_rows.sum()))
+        start, stop, value_calls, value_ops, error_calls = static
+        # rows without a sender of a kind hold no messages of that kind, so all rows are summed
+        value_messages, value_macs, error_messages, error_macs = message_totals(
+            messages, start, stop, self.value_fan, self.value_recompute, self.error_fan,
+            self.error_recompute)
         out = {}
         if value_calls:
-            counts = block[:, VALUE_MESSAGES]
-            macs = _synaptic(counts, self.value_fan[start:stop])
-            macs += int(block[:, VALUE_RECOMPUTED] @ self.value_recompute[start:stop])
-            out["prediction"] = [value_calls, macs, value_ops, int(counts.sum())]
+            out["prediction"] = [value_calls, int(value_macs), value_ops, int(value_messages)]
         if error_calls:
-            counts = block[:, ERROR_MESSAGES]
-            macs = _synaptic(counts, self.error_fan[start:stop])
-            macs += int(block[:, ERROR_RECOMPUTED] @ self.error_recompute[start:stop])
-            out["feedback"] = [error_calls, macs, 0, int(counts.sum())]
+            out["feedback"] = [error_calls, int(error_macs), 0, int(error_messages)]
         return out
-
-
-def _synaptic(counts, fan) -> int:
-    """sum_k round(counts_k * fan_k): synaptic events of the rows (fan-outs are whole for dense layers)."""
-    return int(np.rint(counts * fan).sum())

@@ -186,3 +186,23 @@ def feedback_events(back, w_off, s_off, sizes, batch, layer, threshold, relative
             for j in range(n_in):
                 fb_row[j] += change * row[j]
     return total
+
+
+@njit(cache=True)
+def message_totals(messages, start, stop, value_fan, value_recompute, error_fan, error_recompute):
+    """Totals of rows ``start..stop-1`` of a step's per-op ``messages`` (columns: value messages,
+    error messages, value and error recomputations): ``(value messages, their synaptic events plus
+    recomputed MACs, error messages, theirs)``, a message's synaptic events being ``rint(fan-out)``.
+    One call instead of a dozen NumPy reductions per step (about 8 us of Python at batch 1)."""
+    value_messages = 0
+    value_macs = 0
+    error_messages = 0
+    error_macs = 0
+    for k in range(start, stop):
+        count = messages[k, 0]
+        value_messages += count
+        value_macs += np.int64(np.rint(count * value_fan[k])) + messages[k, 2] * value_recompute[k]
+        count = messages[k, 1]
+        error_messages += count
+        error_macs += np.int64(np.rint(count * error_fan[k])) + messages[k, 3] * error_recompute[k]
+    return value_messages, value_macs, error_messages, error_macs

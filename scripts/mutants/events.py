@@ -24,3 +24,9 @@ mutant("events-active-fraction-tick-0", "neurosim/events/trace.py",
        replace="return float(self.sent[:, relaxing].sum()) / capacity if capacity else 0.0",
        description="the active fraction counts the tick-0 messages against the relaxation ticks' capacity",
        tests=["tests/test_events.py", "tests/test_oracles_counts.py"])
+
+mutant("events-totals-recompute-column", "neurosim/kernels/events.py",
+       find="value_macs += np.int64(np.rint(count * value_fan[k])) + messages[k, 2] * value_recompute[k]",
+       replace="value_macs += np.int64(np.rint(count * value_fan[k])) + messages[k, 3] * value_recompute[k]",
+       description="the running totals charge a prediction's recomputation by the error column's flag",
+       tests=["tests/test_events.py"])
