@@ -34,7 +34,9 @@ median / events median. The learning rate is 1e-12 so that the weights stay at t
 (the update is still computed and applied: same work) and every timed step sends the same messages;
 the active fraction printed next to each ratio is the mean over the pool of ``step.events``. Per
 group a verdict line says whether the rows where at most 10% of the neurons send per tick reach a
-3x speed-up.
+3x speed-up, and gives the group's ceiling: the dense step over the same dense step with one tick
+(timed in the same rounds). The feed-forward pass, the update and the Python of a step stay whatever
+is sent, so no threshold can beat that ratio on this machine.
 
 Output: a text table on stdout (progress on stderr), the JSON (``--out``, default
 ``benchmarks/results/bench_events.json``) and a figure next to it (``bench_events.png``: messages per
@@ -106,6 +108,7 @@ COST_LR = 1e-12  # keeps float32 weights at their initialisation; the update is 
 POOL = 4
 SPARSE = 0.10  # "at most 10% of neurons send per tick"
 TARGET = 3.0  # the speed-up the verdict asks about
+ONE_TICK = "one tick"  # the runner of the dense step with T = 1 (the ceiling)
 
 
 def _log(message):
@@ -289,6 +292,12 @@ def measure_case(label, sizes, T, batch, thresholds, rounds, min_seconds):
     dense step and every threshold's step are sampled in the same rounds."""
     batches = cost_batches(sizes, batch)
     runners, active, traffic = {}, {}, {}
+    # The ceiling: the dense step with one tick. What it times (the feed-forward pass, one tick, the
+    # update, the Python of a step) no event model removes, so dense / one-tick bounds the speed-up.
+    net = ns.mlp(sizes, activation="tanh", seed=SEED, dtype="float32")
+    one_tick = StepRunner(ns.Trainer(net, ns.variant("il", T=1, gamma=0.1), ns.optim.SGD(lr=COST_LR)), batches)
+    for _ in range(POOL):
+        one_tick()
     for threshold in (None, *thresholds):
         net = ns.mlp(sizes, activation="tanh", seed=SEED, dtype="float32")
         trainer = ns.Trainer(net, ns.variant("il", T=T, gamma=0.1), ns.optim.SGD(lr=COST_LR),
@@ -300,12 +309,14 @@ def measure_case(label, sizes, T, batch, thresholds, rounds, min_seconds):
             traffic[threshold] = (float(np.mean([s.events.total() for s in steps])),
                                   float(np.mean([s.events.synaptic_events() for s in steps])),
                                   float(np.mean([s.events.sent[1:].sum() for s in steps])))
+    runners[ONE_TICK] = one_tick
     samples = {threshold: [] for threshold in runners}
     order = list(runners)
     for round_ in range(rounds):
         for threshold in (order if round_ % 2 == 0 else order[::-1]):
             samples[threshold].append(time_per_call(runners[threshold], min_seconds)[0])
     dense = statistics.median(samples[None])
+    ceiling = dense / statistics.median(samples[ONE_TICK])
     rows = []
     for threshold in thresholds:
         seconds = statistics.median(samples[threshold])
@@ -314,6 +325,7 @@ def measure_case(label, sizes, T, batch, thresholds, rounds, min_seconds):
                      "messages": traffic[threshold][0], "synaptic_events": traffic[threshold][1],
                      "tick_messages": traffic[threshold][2],
                      "dense_ms": dense * 1e3, "events_ms": seconds * 1e3, "speedup": dense / seconds,
+                     "one_tick_ms": statistics.median(samples[ONE_TICK]) * 1e3, "ceiling": ceiling,
                      "samples": len(samples[threshold]), "dense_samples": len(samples[None])})
     return rows
 
@@ -334,12 +346,14 @@ def verdict(rows):
                f"active fraction to {SPARSE:.0%} or below"
     hits = [r for r in sparse if r["speedup"] >= TARGET]
     misses = [r for r in sparse if r["speedup"] < TARGET]
+    ceiling = (f" [ceiling {first['ceiling']:.2f}x: the dense step with one tick takes "
+               f"{first['one_tick_ms']:.3f} of its {first['dense_ms']:.3f} ms, and no event model removes it]")
     if not misses:
-        return head + f": ALL reach >= {TARGET:g}x: " + "; ".join(map(_point, hits))
+        return head + f": ALL reach >= {TARGET:g}x: " + "; ".join(map(_point, hits)) + ceiling
     if not hits:
-        return head + f": NONE reaches {TARGET:g}x: " + "; ".join(map(_point, misses))
+        return head + f": NONE reaches {TARGET:g}x: " + "; ".join(map(_point, misses)) + ceiling
     return (head + f": MIXED, >= {TARGET:g}x only at " + "; ".join(map(_point, hits))
-            + f"; below {TARGET:g}x at " + "; ".join(map(_point, misses)))
+            + f"; below {TARGET:g}x at " + "; ".join(map(_point, misses)) + ceiling)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -368,10 +382,11 @@ def accuracy_table(rows):
 
 def cost_table(rows):
     lines = ["| network | T | batch | threshold | active fraction | messages/step | dense ms | events ms | "
-             "dense/events |", "|---|---|---|---|---|---|---|---|---|"]
+             "dense/events | ceiling |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['case']} | {r['T']} | {r['batch']} | {r['threshold']:g} | {r['active_fraction']:.4f} | "
-                     f"{r['messages']:.0f} | {r['dense_ms']:.4f} | {r['events_ms']:.4f} | {r['speedup']:.2f}x |")
+                     f"{r['messages']:.0f} | {r['dense_ms']:.4f} | {r['events_ms']:.4f} | {r['speedup']:.2f}x | "
+                     f"{r['ceiling']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -481,16 +496,18 @@ def figure(report, paths):
         low = _log_axis(ax, [r["active_fraction"] for r in cost], (1e-3, 1e-2, 1e-1, 1.0))
         for (case, T, batch), rows in groups.items():
             rows = sorted(rows, key=lambda r: r["active_fraction"])
-            ax.plot([r["active_fraction"] if r["active_fraction"] > 0 else low for r in rows],
-                    [r["speedup"] for r in rows], marker="o", label=f"{case}, T={T}, batch {batch}")
+            line, = ax.plot([r["active_fraction"] if r["active_fraction"] > 0 else low for r in rows],
+                            [r["speedup"] for r in rows], marker="o", label=f"{case}, T={T}, batch {batch}")
+            if "ceiling" in rows[0]:  # the same colour, dotted: dense step / dense step with one tick
+                ax.axhline(rows[0]["ceiling"], color=line.get_color(), linestyle=":", linewidth=1)
         ax.axhline(1.0, color="gray", linewidth=1)
         ax.axhline(TARGET, color="red", linestyle="--", linewidth=1, label=f"{TARGET:g}x")
         ax.axvline(SPARSE, color="gray", linestyle=":", linewidth=1, label=f"{SPARSE:.0%} active")
         ax.legend(fontsize=8)
     ax.set_xlabel("active fraction (neurons sending per tick; 0 at the left edge)")
     ax.set_ylabel("speed-up, dense ms / events ms")
-    ax.set_title("(d) IL training step, float32, 1 BLAS thread:\nspeed-up of the event kernels vs active fraction",
-                 fontsize=10)
+    ax.set_title("(d) IL training step, float32, 1 BLAS thread: speed-up of the event\nkernels vs active "
+                 "fraction (dotted: ceiling, dense step / its one-tick step)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     for path in paths:
