@@ -82,7 +82,7 @@ def _predict_sample(W, flat, bias, a_row, mu_row, track):
 
     The squares of a block are one flat loop over its rows (contiguous in ``flat``): a loop per
     row made the tracked feed-forward pass 1.6x slower than the untracked one at 64-128-128-10, the
-    flat loop 1.1x. Summing them inside the prediction's own loop would be cheaper still, but it
+    flat loop 1.2x. Summing them inside the prediction's own loop would be cheaper still, but it
     changes how LLVM vectorises that loop, and with it the rounding of the prediction, which must
     equal the tick kernels' bit for bit."""
     n_out, n_in = W.shape
@@ -160,7 +160,7 @@ def _predict_layer(params, back, w_off, b_off, s_off, sizes, batch, layer,
         return
     if not with_feedback:
         for b in range(batch):
-            _predict_sample(W, W[0], bias, a_in[b], mu[b], False)
+            _predict_sample(W, W[0], bias, a_in[b], mu[b], False)  # untracked: ``flat`` is not read
             for i in range(n_out):
                 e[b, i] = x[b, i] - mu[b, i]
         return
