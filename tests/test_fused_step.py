@@ -168,3 +168,28 @@ def test_a_subclass_with_its_own_schedule_is_fused_and_runs_its_schedule():
     np.testing.assert_allclose(net.params, unfused.params, rtol=1e-12, atol=1e-14)
     reference = ns.variant("il", T=6).compute(net.copy(), x, y).grads
     assert np.max(np.abs(plain.grads - reference)) > 1e-6  # its own schedule, not IL's
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_ipc_working_weights_start_from_the_network_at_every_step(fused):
+    """iPC moves its weights on a working copy kept with the workspace; each step starts it again
+    from ``net.params``, so a step after another equals the same step on a fresh network and
+    workspace (nothing of the earlier step's moved weights leaks into the next)."""
+    net, x, y = _problem([6, 10, 8, 3], 2, "tanh")
+    other_x = np.flip(x, axis=1).copy()
+    variant = ns.variant("ipc", T=5, lr_weights=0.05)
+    if fused:
+        # lr != lr_weights: the update blends, so the moved weights differ from the new net.params
+        trainer = ns.Trainer(net, variant, ns.optim.SGD(lr=0.02))
+        trainer.step(other_x, y)
+        fresh = net.copy()
+        assert trainer.step(x, y).grads is None  # the fused path ran
+        ns.Trainer(fresh, ns.variant("ipc", T=5, lr_weights=0.05), ns.optim.SGD(lr=0.02)).step(x, y)
+        np.testing.assert_array_equal(net.params, fresh.params)
+    else:
+        start = net.params.copy()
+        variant.compute(net, other_x, y)
+        again = variant.compute(net, x, y)
+        np.testing.assert_array_equal(net.params, start)  # compute leaves the network as it was
+        expected = ns.variant("ipc", T=5, lr_weights=0.05).compute(net.copy(), x, y)
+        np.testing.assert_array_equal(again.grads, expected.grads)

@@ -96,3 +96,9 @@ mutant("feedback-seed-ignored", "neurosim/variants/feedback.py",
        replace="rng = np.random.default_rng([0, 0xFB])",
        description="random feedback matrices ignore feedback_seed",
        tests=["tests/test_il_feedback.py", "tests/test_variants_zoo.py", "tests/test_oracles_schedules.py"])
+
+mutant("ipc-working-copy-stale", "neurosim/circuit/schedule.py",
+       find="    np.copyto(working, params)\n",
+       replace="    pass\n",
+       description="iPC's working weights start from the last step's moved weights, not net.params",
+       tests=["tests/test_fused_step.py"])
