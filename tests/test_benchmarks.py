@@ -173,3 +173,42 @@ def test_reproduce_alonso2022_minibatch_claim_runs_like_with_like():
     for accuracies in table.values():
         assert set(accuracies) == {"1", "64"}
         assert all(0.0 <= value <= 1.0 or value != value for value in accuracies.values())
+
+
+def test_bench_step_parts(tmp_path, capsys):
+    parts = load("bench_step_parts")
+    out = tmp_path / "parts.json"
+    parts.main(["--nets", "8-16-4", "--variants", "fpa", "copi", "--quick", "--budget", "0.02", "--json", str(out)])
+    rows = {row["variant"]: row for row in json.loads(out.read_text())["results"]}
+    assert list(rows) == ["il", "fpa", "copi"]  # IL, the reference, is always measured
+    il, fpa, copi = rows["il"], rows["fpa"], rows["copi"]
+    # il and fpa take one compiled call per step; copi's step is not one call
+    assert il["call_us"] > 0 and fpa["call_us"] > 0 and copi["call_us"] is None and copi["python_us"] is None
+    assert fpa["python_us"] == pytest.approx(fpa["trainer_us"] - fpa["call_us"])
+    assert il["vs_il"] == 1.0 and il["verdict"] == "the reference"
+    assert fpa["vs_il"] == pytest.approx(fpa["gflops"] / il["gflops"])
+    # the time a step may take at 2/3 of IL's rate, from IL's rate in the same run
+    assert fpa["allowed_us"] == pytest.approx(fpa["flops"] / (2 / 3 * il["gflops"] * 1e3))
+    assert fpa["verdict"].startswith("meets" if fpa["vs_il"] >= 2 / 3 else "below")
+    assert fpa["ticks"] == 2  # fpa's default T = L
+    assert "| 8-16-4 | 1 | fpa | 2 |" in capsys.readouterr().out
+
+
+def test_bench_step_parts_captures_the_call_a_step_makes():
+    import numpy as np
+
+    import neurosim as ns
+
+    parts = load("bench_step_parts")
+    net = ns.mlp(TINY, activation="tanh", seed=0)
+    trainer = ns.Trainer(net, ns.variant("fpa"), ns.optim.SGD(lr=0.1))
+    x, y = np.full((1, 8), 0.5), np.eye(4)[[1]]
+    start = net.params.copy()
+    kernel, arguments = parts.captured_call(trainer, x, y)
+    after_step = net.params.copy()
+    assert not np.array_equal(after_step, start)
+    net.params[...] = start
+    assert kernel(*arguments)[0] == 0  # the captured call is the step: the same update, bit for bit
+    assert np.array_equal(net.params, after_step)
+    # the copi step makes no single compiled call
+    assert parts.captured_call(ns.Trainer(net, ns.variant("copi"), ns.optim.SGD(lr=1.0)), x, y) is None
