@@ -65,7 +65,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import one_blas_thread, time_per_call
+from benchlib import fmt, one_blas_thread, time_per_call
 import neurosim as ns
 import neurosim.config  # noqa: F401  (ns.config: the CNN of models/cnn_digits.toml)
 
@@ -364,10 +364,6 @@ def verdict(rows):
 # --------------------------------------------------------------------------------------------- #
 # Output
 # --------------------------------------------------------------------------------------------- #
-def _fmt(value, spec):
-    return "n/a" if value is None else format(value, spec)
-
-
 def accuracy_table(rows):
     pops = [p for p in rows[0]["per_population"] if p != "value[0]"] if rows else []
     head = ("| net | variant | threshold | test acc | vs dense | messages/step | synaptic events/step | "
@@ -376,11 +372,11 @@ def accuracy_table(rows):
     for r in rows:
         per = " | ".join(f"{r['per_population'][p]['per_tick']:.1f}" if p in r["per_population"] else "n/a"
                          for p in pops)
-        accuracy = _fmt(r["test_accuracy"], ".4f") + (" (collapsed)" if r["collapsed"] else "")
+        accuracy = fmt(r["test_accuracy"], ".4f") + (" (collapsed)" if r["collapsed"] else "")
         if r["error"]:
             accuracy = "diverged"
         lines.append(f"| {r['net']} | {r['variant']} | {r['label']} | {accuracy} | "
-                     f"{_fmt(r['accuracy_vs_dense'], '+.4f')} | {r['messages']} | {r['synaptic_events']} | "
+                     f"{fmt(r['accuracy_vs_dense'], '+.4f')} | {r['messages']} | {r['synaptic_events']} | "
                      f"{r['active_fraction']:.4f} | {r['cosine_to_bp']:.4f} | {per} |")
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from bench_training import LR, LR_OVERRIDE, SETTINGS, StepRunner, interleave, step_flops
-from benchlib import one_blas_thread, parse_net, write_json
+from benchlib import fmt, one_blas_thread, parse_net, write_json
 import neurosim as ns
 from neurosim.kernels import schedule as schedule_kernels
 
@@ -148,18 +148,14 @@ def judge(rows, fraction):
     return rows
 
 
-def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
-
 def table(rows):
     lines = ["| network | batch | variant | ticks | step us | compiled call us | Python us | x IL rate (step) | "
              "x IL rate (calls) | allowed us | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['network']} | {r['batch']} | {r['variant']} | {r['ticks']} | {r['trainer_us']:.1f} | "
-                     f"{_fmt(r['call_us'], '.1f')} | {_fmt(r['python_us'], '.1f')} | {_fmt(r['vs_il'], '.2f')} | "
-                     f"{_fmt(r['call_vs_il'], '.2f')} | {_fmt(r['allowed_us'], '.1f')} | {r['verdict']} |")
+                     f"{fmt(r['call_us'], '.1f')} | {fmt(r['python_us'], '.1f')} | {fmt(r['vs_il'], '.2f')} | "
+                     f"{fmt(r['call_vs_il'], '.2f')} | {fmt(r['allowed_us'], '.1f')} | {r['verdict']} |")
     return "\n".join(lines)
 
 

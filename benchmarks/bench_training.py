@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-from benchlib import parse_net, time_per_call, write_json
+from benchlib import fmt, parse_net, time_per_call, write_json
 import neurosim as ns
 from neurosim import counting
 from neurosim import threads as blas
@@ -239,10 +239,6 @@ def _log(enabled, message):
         print(message, file=sys.stderr, flush=True)
 
 
-def _fmt(value, spec):
-    return "n/a" if value is None else format(value, spec)
-
-
 def table(rows):
     lines = ["| network | batch | dtype | variant | BLAS threads | ms/step | ticks/s | GFLOP/s | BLAS rate GFLOP/s | x FLOP limit |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -252,8 +248,8 @@ def table(rows):
                          f"error: {r['error'][:60]} | | | | |")
             continue
         lines.append(f"| {r['network']} | {r['batch']} | {r['dtype']} | {r['variant']} | {r['blas_threads']} | "
-                     f"{r['ms_per_step']:.3f} | {_fmt(r['ticks_per_s'], '.0f')} | {_fmt(r['gflops'], '.2f')} | "
-                     f"{r['blas_kind']} {r['blas_gflops']:.2f} | {_fmt(r['x_flop_limit'], '.1f')} |")
+                     f"{r['ms_per_step']:.3f} | {fmt(r['ticks_per_s'], '.0f')} | {fmt(r['gflops'], '.2f')} | "
+                     f"{r['blas_kind']} {r['blas_gflops']:.2f} | {fmt(r['x_flop_limit'], '.1f')} |")
     return "\n".join(lines)
 
 

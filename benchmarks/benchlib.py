@@ -35,6 +35,11 @@ def time_per_call(run, min_seconds: float) -> tuple[float, float, float]:
             return elapsed / repeats, elapsed, (time.process_time() - cpu0) / elapsed
 
 
+def fmt(value, spec: str, suffix: str = "") -> str:
+    """``value`` formatted with ``spec`` (and ``suffix``) for a table cell; ``"n/a"`` for ``None``."""
+    return "n/a" if value is None else format(value, spec) + suffix
+
+
 def write_json(path, report) -> None:
     """Write ``report`` to ``path`` as indented JSON (nothing when ``path`` is empty)."""
     if path:

@@ -48,7 +48,7 @@ import time
 
 import numpy as np
 
-from benchlib import time_per_call, write_json
+from benchlib import fmt, time_per_call, write_json
 import neurosim as ns
 from neurosim import threads as blas
 from neurosim.kernels import reference
@@ -327,10 +327,6 @@ def accuracy_check(mods=None, epochs=1, batch=32, lr=LR, T=T, gamma=GAMMA, threa
 
 
 # -- report ---------------------------------------------------------------------------------------
-def _fmt(value, spec, suffix=""):
-    return "n/a" if value is None else format(value, spec) + suffix
-
-
 def tables(rows, accuracy):
     lines = ["| network | batch | threads | neurosim ms | NumPy ms | pcx ms | pcx compile s | numpy / neurosim | pcx / neurosim | target | met |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -338,13 +334,13 @@ def tables(rows, accuracy):
         target = f"{r['target']} >= {r['target_ratio']:g}x" if r.get("target") else ""
         met = {True: "met", False: "not met", None: "n/a (no pcx)"}[r.get("target_met")] if target else ""
         lines.append(f"| {r['network']} | {r['batch']} | {r['threads']} | {r['neurosim_ms']:.3f} | "
-                     f"{r['numpy_ms']:.3f} | {_fmt(r['pcx_ms'], '.3f')} | {_fmt(r['pcx_compile_s'], '.1f')} | "
-                     f"{r['numpy_over_neurosim']:.2f}x | {_fmt(r['pcx_over_neurosim'], '.2f', 'x')} | {target} | {met} |")
+                     f"{r['numpy_ms']:.3f} | {fmt(r['pcx_ms'], '.3f')} | {fmt(r['pcx_compile_s'], '.1f')} | "
+                     f"{r['numpy_over_neurosim']:.2f}x | {fmt(r['pcx_over_neurosim'], '.2f', 'x')} | {target} | {met} |")
     lines += ["", "| implementation | cores used (CPU s / wall s), per case |", "|---|---|"]
     for name in ("neurosim", "numpy", "pcx"):
         used = [r[f"{name}_cores"] for r in rows]
         if any(u is not None for u in used):
-            lines.append(f"| {name} | " + ", ".join(f"{r['network'].split('-')[0]}/{r['batch']}: {_fmt(u, '.2f')}"
+            lines.append(f"| {name} | " + ", ".join(f"{r['network'].split('-')[0]}/{r['batch']}: {fmt(u, '.2f')}"
                                                    for r, u in zip(rows, used)) + " |")
     if accuracy:
         a = accuracy
@@ -355,7 +351,7 @@ def tables(rows, accuracy):
             if a.get(f"{name}_accuracy") is None:
                 lines.append(f"| {name} | n/a | n/a | n/a |")
                 continue
-            diff = "-" if name == "neurosim" else _fmt(a[f"{name}_max_weight_diff"], ".2e")
+            diff = "-" if name == "neurosim" else fmt(a[f"{name}_max_weight_diff"], ".2e")
             lines.append(f"| {name} | {a[f'{name}_accuracy']:.4f} | {diff} | {a[f'{name}_train_s']:.2f} |")
     return "\n".join(lines)
 

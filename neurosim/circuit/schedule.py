@@ -48,7 +48,7 @@ from ..backends import reference as reference_backend
 from ..events.record import EventBook
 from ..kernels import events as event_kernels
 from ..kernels import schedule as schedule_kernels
-from ..kernels.layout import aligned_copy, aligned_zeros
+from ..kernels.layout import aligned_zeros
 from . import work
 
 OPCODES = {"predict": 0, "error": 1, "feedback": 2, "relax": 3, "hebbian": 4, "learn": 5,
@@ -400,8 +400,7 @@ def _working_copy(ws, params) -> np.ndarray:
     25 of iPC's 85 us of Python per step there into allocating and faulting in new pages."""
     working = ws.__dict__.get("_working_params")
     if working is None or working.shape != params.shape or working.dtype != params.dtype:
-        working = ws._working_params = aligned_copy(params)
-        return working
+        working = ws._working_params = aligned_zeros(params.shape, params.dtype)
     np.copyto(working, params)
     return working
 
